@@ -1,0 +1,118 @@
+//! Wiring: shared state, the router, the background worker and graceful shutdown.
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{Secrets, Settings};
+use crate::diagnosis::redact::Redactor;
+use crate::fivetran::api::FivetranClient;
+use crate::remediation::policy::Policy;
+use crate::slack::client::SlackWebClient;
+use crate::store::Store;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+pub struct AppState {
+    pub settings: Settings,
+    pub secrets: Secrets,
+    pub store: Store,
+    pub clock: SharedClock,
+    pub fivetran: FivetranClient,
+    pub slack: SlackWebClient,
+    pub policy: Policy,
+    pub redactor: Redactor,
+    /// Woken whenever a job is enqueued, so the worker does not wait for its next tick.
+    pub jobs_ready: Notify,
+}
+
+pub type SharedState = Arc<AppState>;
+
+/// Installs the process-wide rustls crypto provider (ring). Safe to call more than once.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl AppState {
+    pub fn new(
+        settings: Settings,
+        secrets: Secrets,
+        clock: Option<SharedClock>,
+    ) -> anyhow::Result<SharedState> {
+        install_crypto_provider();
+        let store = Store::open(&settings.data_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open the data directory {} (server.data_dir): {e}",
+                settings.data_dir.display()
+            )
+        })?;
+        let fivetran = FivetranClient::new(
+            &settings.fivetran_api_base,
+            secrets.fivetran_api_key.clone(),
+            secrets.fivetran_api_secret.clone(),
+            settings.fivetran_timeout,
+        )?;
+        let slack = SlackWebClient::new(
+            &settings.slack_api_base,
+            &secrets.slack_bot_token,
+            settings.slack_timeout,
+        )?;
+        let policy = Policy::new(settings.approvers.clone(), settings.proposal_ttl);
+        let redactor = Redactor::new(secrets.all().iter().map(|s| s.expose()));
+        Ok(Arc::new(AppState {
+            settings,
+            secrets,
+            store,
+            clock: clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            fivetran,
+            slack,
+            policy,
+            redactor,
+            jobs_ready: Notify::new(),
+        }))
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+}
+
+/// Serves until `shutdown` resolves, with the job worker running beside the server. In-flight
+/// requests finish; the worker stops after its current job; the store is flushed last.
+pub async fn serve(
+    state: SharedState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(crate::worker::run(state.clone(), stop_rx));
+    let router = crate::http::router(state.clone());
+    tracing::info!(addr = %listener.local_addr()?, "syncwarden listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    let _ = stop_tx.send(true);
+    let _ = worker.await;
+    state.store.flush().await?;
+    tracing::info!("syncwarden stopped; store flushed");
+    Ok(())
+}
+
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,278 @@
+//! The command line. Thin: each verb calls the library.
+
+use crate::app::{self, AppState};
+use crate::config::{Config, Secrets};
+use crate::diagnosis::classify::{classify, FailureSignals};
+use crate::store::Store;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "syncwarden",
+    version,
+    about = "Keeps Fivetran connectors healthy from Slack"
+)]
+pub struct Cli {
+    /// Config file (TOML). Every key can be overridden by SYNCWARDEN_<SECTION>__<KEY>.
+    #[arg(long, global = true, default_value = "syncwarden.toml")]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the service against Fivetran and Slack.
+    Serve,
+    /// Run the whole approval loop against built-in simulators, on a temporary data dir.
+    Demo,
+    /// Read the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Read stored webhook events.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+    /// Read the durable job queue.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+    /// Classify failure messages with the deterministic rules.
+    Classify {
+        /// JSON-lines file with at least `message` per line (optional id, connector_type, task_type, status).
+        #[arg(long)]
+        jsonl: Option<PathBuf>,
+        /// One message to classify.
+        message: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    List {
+        #[arg(long)]
+        connector: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EventsCommand {
+    List {
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum JobsCommand {
+    List {
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn open_store(config: &Path, data_dir: Option<PathBuf>) -> anyhow::Result<Store> {
+    let dir = match data_dir {
+        Some(d) => d,
+        None => Config::load(config, false)?.server.data_dir,
+    };
+    if !dir.exists() {
+        anyhow::bail!(
+            "data directory {} does not exist (server.data_dir / --data-dir)",
+            dir.display()
+        );
+    }
+    Store::open(&dir).with_context(|| {
+        format!(
+            "cannot open {}; if syncwarden is running on it, stop it first (sled allows one process)",
+            dir.display()
+        )
+    })
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve => {
+            init_tracing("info");
+            let config = Config::load(&cli.config, true)?;
+            let settings = config.settings()?;
+            let secrets = Secrets::from_env()?;
+            runtime()?.block_on(async move {
+                let state = AppState::new(settings.clone(), secrets, None)?;
+                let listener = tokio::net::TcpListener::bind(settings.listen)
+                    .await
+                    .with_context(|| {
+                        format!("cannot listen on {} (server.listen)", settings.listen)
+                    })?;
+                app::serve(state, listener, app::shutdown_signal()).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo => {
+            init_tracing("warn");
+            runtime()?.block_on(crate::demo::run(&mut std::io::stdout()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            command:
+                AuditCommand::List {
+                    connector,
+                    json,
+                    data_dir,
+                },
+        } => {
+            let store = open_store(&cli.config, data_dir)?;
+            let records = store.audit_records()?;
+            let chain = crate::store::audit::verify_chain(&records);
+            let mut out = std::io::stdout().lock();
+            for r in records
+                .iter()
+                .filter(|r| connector.is_none() || r.entry.connector_id == connector)
+            {
+                if json {
+                    writeln!(out, "{}", serde_json::to_string(r)?)?;
+                } else {
+                    writeln!(out, "{}", crate::demo::audit_line(r))?;
+                }
+            }
+            if let Err(seq) = chain {
+                eprintln!("warning: audit chain broken at record {seq}");
+                return Ok(ExitCode::from(2));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Events {
+            command: EventsCommand::List { json, data_dir },
+        } => {
+            let store = open_store(&cli.config, data_dir)?;
+            let mut out = std::io::stdout().lock();
+            for e in store.events()? {
+                if json {
+                    writeln!(out, "{}", serde_json::to_string(&e)?)?;
+                } else {
+                    writeln!(
+                        out,
+                        "{:>6}  {}  {:<20} {:<24} {:<18} {}",
+                        e.id,
+                        e.received_at.format("%Y-%m-%d %H:%M:%S"),
+                        e.event,
+                        e.connector_id.as_deref().unwrap_or("-"),
+                        e.status.as_deref().unwrap_or("-"),
+                        e.handling
+                    )?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Jobs {
+            command: JobsCommand::List { json, data_dir },
+        } => {
+            let store = open_store(&cli.config, data_dir)?;
+            let mut out = std::io::stdout().lock();
+            for j in store.jobs()? {
+                if json {
+                    writeln!(out, "{}", serde_json::to_string(&j)?)?;
+                } else {
+                    writeln!(
+                        out,
+                        "{:>6}  due {}  {:<15} attempts {}  {}",
+                        j.id,
+                        j.due_at.format("%Y-%m-%d %H:%M:%S"),
+                        j.kind.name(),
+                        j.attempts,
+                        j.last_error.as_deref().unwrap_or("")
+                    )?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Classify { jsonl, message } => {
+            let mut out = std::io::stdout().lock();
+            match (jsonl, message) {
+                (Some(path), _) => {
+                    let file = std::fs::File::open(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+                        let line = line?;
+                        if line.trim().is_empty() {
+                            continue;
+                        }
+                        let v: serde_json::Value = serde_json::from_str(&line)
+                            .with_context(|| format!("{}:{}: not JSON", path.display(), n + 1))?;
+                        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+                        let Some(message) = text("message") else {
+                            anyhow::bail!("{}:{}: missing `message`", path.display(), n + 1);
+                        };
+                        let signals = FailureSignals {
+                            reason: message,
+                            connector_type: text("connector_type"),
+                            task_type: text("task_type"),
+                            status: text("status"),
+                            ..FailureSignals::default()
+                        };
+                        writeln!(
+                            out,
+                            "{}",
+                            classification_json(v.get("id").cloned(), &signals)
+                        )?;
+                    }
+                }
+                (None, Some(message)) => {
+                    let signals = FailureSignals {
+                        reason: message,
+                        ..FailureSignals::default()
+                    };
+                    writeln!(out, "{}", classification_json(None, &signals))?;
+                }
+                (None, None) => anyhow::bail!("give a message or --jsonl FILE"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn classification_json(
+    id: Option<serde_json::Value>,
+    signals: &FailureSignals,
+) -> serde_json::Value {
+    let c = classify(signals);
+    serde_json::json!({
+        "id": id,
+        "category": c.category,
+        "transient": c.transient,
+        "action": c.action,
+        "confidence": c.confidence,
+        "evidence": c.evidence,
+    })
+}

@@ -1,0 +1,557 @@
+//! Configuration: a TOML file, overridden key by key from the environment
+//! (`SYNCWARDEN_<SECTION>__<KEY>`), validated up front. Every error names the key at fault.
+//! Secrets never live in the file: they come from their own environment variables.
+
+use crate::duration::parse_duration;
+use crate::secret::Secret;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const ENV_PREFIX: &str = "SYNCWARDEN_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config key `{key}`: {message}")]
+    Key { key: String, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+}
+
+fn key_error(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Key {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub fivetran: FivetranConfig,
+    pub slack: SlackConfig,
+    pub policy: PolicyConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the HTTP server binds.
+    pub listen: String,
+    /// Directory of the embedded sled store.
+    pub data_dir: PathBuf,
+    /// The URL Slack and Fivetran reach this service at (used in the app manifest and docs).
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FivetranConfig {
+    pub api_base: String,
+    /// Where the "Open in Fivetran" button points: `{dashboard_url}/{connection_id}/status`.
+    pub dashboard_url: String,
+    pub request_timeout: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackConfig {
+    pub api_base: String,
+    pub default_channel: String,
+    pub request_timeout: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Slack user IDs allowed to approve or reject.
+    #[serde(deserialize_with = "list_or_comma_string")]
+    pub approvers: Vec<String>,
+    /// How long a proposal stays actionable.
+    pub proposal_ttl: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            fivetran: FivetranConfig::default(),
+            slack: SlackConfig::default(),
+            policy: PolicyConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./syncwarden-data"),
+            public_url: None,
+        }
+    }
+}
+
+impl Default for FivetranConfig {
+    fn default() -> Self {
+        Self {
+            api_base: "https://api.fivetran.com".into(),
+            dashboard_url: "https://fivetran.com/dashboard/connections".into(),
+            request_timeout: "15s".into(),
+        }
+    }
+}
+
+impl Default for SlackConfig {
+    fn default() -> Self {
+        Self {
+            api_base: "https://slack.com/api".into(),
+            default_channel: String::new(),
+            request_timeout: "10s".into(),
+        }
+    }
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            approvers: Vec::new(),
+            proposal_ttl: "4h".into(),
+        }
+    }
+}
+
+fn list_or_comma_string<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrString {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match ListOrString::deserialize(d)? {
+        ListOrString::List(list) => list,
+        ListOrString::Text(text) => text
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+    })
+}
+
+/// The parsed, checked values the service runs on.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub public_url: Option<String>,
+    pub fivetran_api_base: String,
+    pub fivetran_dashboard_url: String,
+    pub fivetran_timeout: Duration,
+    pub slack_api_base: String,
+    pub slack_default_channel: String,
+    pub slack_timeout: Duration,
+    pub approvers: Vec<String>,
+    pub proposal_ttl: Duration,
+}
+
+/// Secrets, from the environment only.
+#[derive(Debug, Clone)]
+pub struct Secrets {
+    pub fivetran_api_key: Secret,
+    pub fivetran_api_secret: Secret,
+    pub fivetran_webhook_secret: Secret,
+    pub slack_bot_token: Secret,
+    pub slack_signing_secret: Secret,
+}
+
+pub const SECRET_VARS: [&str; 5] = [
+    "FIVETRAN_API_KEY",
+    "FIVETRAN_API_SECRET",
+    "FIVETRAN_WEBHOOK_SECRET",
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+];
+
+impl Secrets {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |var: &str| -> Result<Secret, ConfigError> {
+            match lookup(var) {
+                Some(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim().to_string())),
+                _ => Err(ConfigError::Env {
+                    var: var.to_string(),
+                    message: "is not set; secrets come only from the environment".into(),
+                }),
+            }
+        };
+        Ok(Self {
+            fivetran_api_key: get("FIVETRAN_API_KEY")?,
+            fivetran_api_secret: get("FIVETRAN_API_SECRET")?,
+            fivetran_webhook_secret: get("FIVETRAN_WEBHOOK_SECRET")?,
+            slack_bot_token: get("SLACK_BOT_TOKEN")?,
+            slack_signing_secret: get("SLACK_SIGNING_SECRET")?,
+        })
+    }
+
+    pub fn all(&self) -> [&Secret; 5] {
+        [
+            &self.fivetran_api_key,
+            &self.fivetran_api_secret,
+            &self.fivetran_webhook_secret,
+            &self.slack_bot_token,
+            &self.slack_signing_secret,
+        ]
+    }
+}
+
+impl Config {
+    /// Reads the file (a missing file is an error only when `required`), applies
+    /// `SYNCWARDEN_*` overrides from the process environment, and checks every key.
+    pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => String::new(),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::from_toml_and_env(&text, path, &env)
+    }
+
+    pub fn from_toml_and_env(
+        text: &str,
+        path: &Path,
+        env: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        apply_env_overrides(&mut table, env)?;
+        let merged = toml::to_string(&table).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let de = toml::Deserializer::new(&merged);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            // toml's message carries a snippet of the regenerated document; the first line is
+            // the useful part.
+            let message = inner
+                .message()
+                .lines()
+                .next()
+                .unwrap_or("invalid")
+                .to_string();
+            key_error(if key == "." { "(top level)" } else { &key }, message)
+        })
+    }
+
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        let listen: SocketAddr = self.server.listen.parse().map_err(|_| {
+            key_error(
+                "server.listen",
+                format!(
+                    "{:?} is not an address such as \"0.0.0.0:8080\"",
+                    self.server.listen
+                ),
+            )
+        })?;
+        if self.server.data_dir.as_os_str().is_empty() {
+            return Err(key_error("server.data_dir", "must not be empty"));
+        }
+        if let Some(url) = &self.server.public_url {
+            check_http_url("server.public_url", url)?;
+        }
+        check_http_url("fivetran.api_base", &self.fivetran.api_base)?;
+        check_http_url("fivetran.dashboard_url", &self.fivetran.dashboard_url)?;
+        check_http_url("slack.api_base", &self.slack.api_base)?;
+        let channel = self.slack.default_channel.trim();
+        if channel.is_empty() {
+            return Err(key_error(
+                "slack.default_channel",
+                "is required: the Slack channel ID alerts go to, e.g. \"C0123ALERTS\"",
+            ));
+        }
+        if self.policy.approvers.is_empty() {
+            return Err(key_error(
+                "policy.approvers",
+                "is required: the Slack user IDs allowed to approve fixes, e.g. [\"U0123ABCD\"]",
+            ));
+        }
+        for user in &self.policy.approvers {
+            if !is_slack_user_id(user) {
+                return Err(key_error(
+                    "policy.approvers",
+                    format!(
+                        "{user:?} is not a Slack user ID (like \"U0123ABCD\"); use IDs, not names"
+                    ),
+                ));
+            }
+        }
+        let duration = |key: &str, value: &str| {
+            parse_duration(value).map_err(|message| key_error(key, message))
+        };
+        let proposal_ttl = duration("policy.proposal_ttl", &self.policy.proposal_ttl)?;
+        if proposal_ttl.is_zero() {
+            return Err(key_error("policy.proposal_ttl", "must be longer than 0s"));
+        }
+        let fivetran_timeout =
+            duration("fivetran.request_timeout", &self.fivetran.request_timeout)?;
+        let slack_timeout = duration("slack.request_timeout", &self.slack.request_timeout)?;
+        for (key, d) in [
+            ("fivetran.request_timeout", fivetran_timeout),
+            ("slack.request_timeout", slack_timeout),
+        ] {
+            if d.is_zero() || d > Duration::from_secs(120) {
+                return Err(key_error(key, "must be between 1s and 2m"));
+            }
+        }
+        Ok(Settings {
+            listen,
+            data_dir: self.server.data_dir.clone(),
+            public_url: self
+                .server
+                .public_url
+                .as_ref()
+                .map(|u| u.trim_end_matches('/').to_string()),
+            fivetran_api_base: self.fivetran.api_base.trim_end_matches('/').to_string(),
+            fivetran_dashboard_url: self
+                .fivetran
+                .dashboard_url
+                .trim_end_matches('/')
+                .to_string(),
+            fivetran_timeout,
+            slack_api_base: self.slack.api_base.trim_end_matches('/').to_string(),
+            slack_default_channel: channel.to_string(),
+            slack_timeout,
+            approvers: self.policy.approvers.clone(),
+            proposal_ttl,
+        })
+    }
+}
+
+pub fn is_slack_user_id(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some('U') | Some('W'))
+        && s.len() >= 3
+        && s.len() <= 32
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+fn check_http_url(key: &str, value: &str) -> Result<(), ConfigError> {
+    match url::Url::parse(value) {
+        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => Ok(()),
+        _ => Err(key_error(key, format!("{value:?} is not an http(s) URL"))),
+    }
+}
+
+/// `SYNCWARDEN_SLACK__DEFAULT_CHANNEL=C123` sets `slack.default_channel`. A value that parses as
+/// a TOML value (number, bool, array) is taken as that; anything else is a string.
+fn apply_env_overrides(
+    table: &mut toml::Table,
+    env: &[(String, String)],
+) -> Result<(), ConfigError> {
+    let mut overrides: BTreeMap<(String, String), toml::Value> = BTreeMap::new();
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let Some((section, key)) = rest.split_once("__") else {
+            return Err(ConfigError::Env {
+                var: name.clone(),
+                message: "must look like SYNCWARDEN_<SECTION>__<KEY>, e.g. SYNCWARDEN_SLACK__DEFAULT_CHANNEL".into(),
+            });
+        };
+        if section.is_empty() || key.is_empty() || key.contains("__") {
+            return Err(ConfigError::Env {
+                var: name.clone(),
+                message: "must look like SYNCWARDEN_<SECTION>__<KEY>".into(),
+            });
+        }
+        let value = parse_env_value(raw);
+        overrides.insert(
+            (section.to_ascii_lowercase(), key.to_ascii_lowercase()),
+            value,
+        );
+    }
+    for ((section, key), value) in overrides {
+        let entry = table
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        match entry {
+            toml::Value::Table(t) => {
+                t.insert(key, value);
+            }
+            _ => {
+                return Err(key_error(&section, "is not a section"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    #[derive(Deserialize)]
+    struct Wrapper {
+        v: toml::Value,
+    }
+    match toml::from_str::<Wrapper>(&format!("v = {raw}")) {
+        Ok(w) if !matches!(w.v, toml::Value::Table(_)) => w.v,
+        _ => toml::Value::String(raw.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_toml_and_env(text, Path::new("test.toml"), &env)
+    }
+
+    const MINIMAL: &str = r#"
+[slack]
+default_channel = "C0ALERTS01"
+[policy]
+approvers = ["U0APPROVER"]
+"#;
+
+    #[test]
+    fn minimal_file_gets_defaults() {
+        let s = load(MINIMAL, &[]).unwrap().settings().unwrap();
+        assert_eq!(s.fivetran_api_base, "https://api.fivetran.com");
+        assert_eq!(s.slack_api_base, "https://slack.com/api");
+        assert_eq!(s.proposal_ttl, Duration::from_secs(4 * 3600));
+        assert_eq!(s.listen.port(), 8080);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = load("[server]\nlisten_addr = \"x\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listen_addr"), "{err}");
+        let err = load("[slak]\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("slak"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let cfg = load(
+            MINIMAL,
+            &[
+                ("SYNCWARDEN_SLACK__DEFAULT_CHANNEL", "C0OTHER"),
+                ("SYNCWARDEN_POLICY__APPROVERS", "U1AAA, U2BBB"),
+                ("SYNCWARDEN_SERVER__LISTEN", "0.0.0.0:9000"),
+                ("SYNCWARDEN_FIVETRAN__API_BASE", "http://127.0.0.1:1234"),
+            ],
+        )
+        .unwrap();
+        let s = cfg.settings().unwrap();
+        assert_eq!(s.slack_default_channel, "C0OTHER");
+        assert_eq!(s.approvers, vec!["U1AAA", "U2BBB"]);
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.fivetran_api_base, "http://127.0.0.1:1234");
+    }
+
+    #[test]
+    fn env_typo_is_an_error() {
+        let err = load(MINIMAL, &[("SYNCWARDEN_SLACK__DEFAULT_CHANEL", "C1")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("default_chanel"), "{err}");
+        let err = load(MINIMAL, &[("SYNCWARDEN_SLACK", "C1")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SYNCWARDEN_SLACK"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        let required = [
+            ("SYNCWARDEN_SLACK__DEFAULT_CHANNEL", "C0ALERTS01"),
+            ("SYNCWARDEN_POLICY__APPROVERS", "U0APPROVER"),
+        ];
+        let cases = [
+            ("[server]\nlisten = \"nope\"\n", "server.listen"),
+            ("[fivetran]\napi_base = \"ftp://x\"\n", "fivetran.api_base"),
+            (
+                "[slack]\nrequest_timeout = \"0s\"\n",
+                "slack.request_timeout",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = load(text, &required)
+                .unwrap()
+                .settings()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
+        let err = load("[policy]\nproposal_ttl = \"4 hours\"\n", &required)
+            .unwrap()
+            .settings()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("policy.proposal_ttl"), "{err}");
+        let err = load("[policy]\napprovers = [\"jane\"]\n", &[required[0]])
+            .unwrap()
+            .settings()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("policy.approvers") && err.contains("jane"),
+            "{err}"
+        );
+        let err = load("[policy]\nproposal_ttl = 5\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("policy.proposal_ttl"), "{err}");
+    }
+
+    #[test]
+    fn missing_required_keys_are_named() {
+        let err = load("", &[]).unwrap().settings().unwrap_err().to_string();
+        assert!(err.contains("slack.default_channel"), "{err}");
+        let err = load("[slack]\ndefault_channel = \"C1\"\n", &[])
+            .unwrap()
+            .settings()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("policy.approvers"), "{err}");
+    }
+
+    #[test]
+    fn secrets_come_from_env_and_name_the_missing_one() {
+        let err =
+            Secrets::from_lookup(|name| (name != "SLACK_SIGNING_SECRET").then(|| "x".to_string()))
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("SLACK_SIGNING_SECRET"), "{err}");
+        let ok = Secrets::from_lookup(|name| Some(format!("v-{name}"))).unwrap();
+        assert_eq!(ok.slack_bot_token.expose(), "v-SLACK_BOT_TOKEN");
+    }
+}

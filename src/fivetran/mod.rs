@@ -1,0 +1,5 @@
+//! The Fivetran boundary: incoming webhooks, the REST client and the API's data model.
+
+pub mod api;
+pub mod model;
+pub mod webhook;

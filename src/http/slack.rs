@@ -1,0 +1,83 @@
+//! `POST /slack/interactions` and `POST /slack/commands`. Both verify Slack's v0 signature
+//! against the injectable clock and answer well within Slack's 3 s.
+
+use super::json_error;
+use crate::app::SharedState;
+use crate::remediation::decide::{handle_click, Decided};
+use crate::slack::command;
+use crate::slack::interaction::{self, Interaction};
+use crate::slack::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+fn verify(state: &SharedState, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    signature::verify(
+        state.secrets.slack_signing_secret.expose().as_bytes(),
+        state.now(),
+        header(TIMESTAMP_HEADER),
+        header(SIGNATURE_HEADER),
+        body,
+    )
+    .map_err(|e| {
+        tracing::warn!(error = %e, "refused Slack request");
+        json_error(StatusCode::UNAUTHORIZED, &e.to_string())
+    })
+}
+
+pub async fn interactions(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = verify(&state, &headers, &body) {
+        return r;
+    }
+    let click = match interaction::parse(&body) {
+        Ok(Interaction::Click(c)) => c,
+        Ok(Interaction::Other(what)) => {
+            tracing::info!(%what, "interaction ignored");
+            return StatusCode::OK.into_response();
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "malformed interaction");
+            return json_error(StatusCode::BAD_REQUEST, &e.to_string());
+        }
+    };
+    match handle_click(&state, &click) {
+        Ok(outcome) => {
+            tracing::info!(user = %click.user_id, action = %click.action_id, proposal = %click.value, ?outcome, "click handled");
+            if outcome != Decided::Ignored {
+                if let Err(e) = state.store.flush().await {
+                    tracing::error!(error = %e, "flush after decision failed");
+                }
+                state.jobs_ready.notify_one();
+            }
+            StatusCode::OK.into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not record decision");
+            json_error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable")
+        }
+    }
+}
+
+pub async fn commands(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = verify(&state, &headers, &body) {
+        return r;
+    }
+    match command::parse(&body) {
+        Ok(cmd) => {
+            tracing::info!(user = %cmd.user_id, command = %cmd.command, "slash command");
+            Json(command::ephemeral_reply(&command::help_text(&cmd.command))).into_response()
+        }
+        Err(e) => json_error(StatusCode::BAD_REQUEST, &e),
+    }
+}

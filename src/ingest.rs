@@ -1,0 +1,76 @@
+//! Fivetran webhook intake: verified and parsed by the HTTP handler, made durable here before
+//! the sender gets its 2xx.
+
+use crate::app::SharedState;
+use crate::fivetran::webhook::{EventKind, WebhookEvent};
+use crate::store::audit::AuditEntry;
+use crate::store::events::StoredEvent;
+use crate::store::jobs::JobKind;
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingested {
+    Accepted { event_id: u64, kind: EventKind },
+    Duplicate { event_id: u64 },
+}
+
+pub async fn ingest(
+    state: &SharedState,
+    event: &WebhookEvent,
+    payload: serde_json::Value,
+) -> Result<Ingested, StoreError> {
+    let now = state.now();
+    let kind = event.kind();
+    let dedupe_key = event.dedupe_key();
+    let diagnose = kind == EventKind::Failure && event.connector_id.is_some();
+    let handling = match kind {
+        EventKind::Probe => "probe",
+        EventKind::Failure if diagnose => "diagnose",
+        EventKind::Failure => "ignored: no connector_id",
+        EventKind::Recorded => "recorded",
+        EventKind::Unknown => "ignored: unknown event",
+    };
+    let result = state.store.transact(now, |tx| {
+        if let Some(event_id) = tx.event_id_for_key(&dedupe_key)? {
+            return Ok(Ingested::Duplicate { event_id });
+        }
+        let id = tx.new_id()?;
+        let stored = StoredEvent {
+            id,
+            received_at: now,
+            dedupe_key: dedupe_key.clone(),
+            event: event.event.clone(),
+            connector_id: event.connector_id.clone(),
+            connector_name: event.connector_name.clone(),
+            connector_type: event.connector_type.clone(),
+            sync_id: event.sync_id.clone(),
+            status: event.status().map(str::to_string),
+            handling: handling.to_string(),
+            payload: payload.clone(),
+        };
+        tx.insert_event(&stored)?;
+        tx.audit(
+            AuditEntry::system("event_received")
+                .connector(event.connector_id.as_deref())
+                .event(id)
+                .detail(serde_json::json!({
+                    "event": event.event,
+                    "status": event.status(),
+                    "sync_id": event.sync_id,
+                    "handling": handling,
+                })),
+        )?;
+        if diagnose {
+            tx.enqueue_now(JobKind::Diagnose { event_id: id })?;
+        }
+        Ok(Ingested::Accepted { event_id: id, kind })
+    })?;
+    if matches!(result, Ingested::Accepted { .. }) {
+        // Acknowledge only what is on disk.
+        state.store.flush().await?;
+        if diagnose {
+            state.jobs_ready.notify_one();
+        }
+    }
+    Ok(result)
+}

@@ -1,0 +1,22 @@
+//! syncwarden: keeps Fivetran connectors healthy from Slack. Fivetran reports a failed sync,
+//! syncwarden works out why, posts a summary with Approve / Reject buttons for a concrete fix,
+//! runs the approved Fivetran call and audits every step.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod diagnosis;
+pub mod duration;
+pub mod fivetran;
+pub mod http;
+pub mod incidents;
+pub mod ingest;
+pub mod notify;
+pub mod remediation;
+pub mod secret;
+pub mod sim;
+pub mod slack;
+pub mod store;
+pub mod worker;

@@ -1,0 +1,206 @@
+//! Approve / Reject clicks: authorize the clicker, then compare-and-swap the proposal. Every
+//! outcome, including refusals, is audited; people who cannot act are told why, privately.
+
+use crate::app::SharedState;
+use crate::remediation::proposal::{ProposalState, TransitionError};
+use crate::slack::blocks::{ACTION_APPROVE, ACTION_REJECT};
+use crate::slack::interaction::Click;
+use crate::store::audit::AuditEntry;
+use crate::store::jobs::JobKind;
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decided {
+    Approved,
+    Rejected,
+    /// Nothing changed; the clicker was told why.
+    Refused(String),
+    /// Not a decision button (e.g. the dashboard link).
+    Ignored,
+}
+
+fn time_label(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%H:%M UTC on %Y-%m-%d").to_string()
+}
+
+pub fn handle_click(state: &SharedState, click: &Click) -> Result<Decided, StoreError> {
+    let approve = match click.action_id.as_str() {
+        ACTION_APPROVE => true,
+        ACTION_REJECT => false,
+        _ => return Ok(Decided::Ignored),
+    };
+    let now = state.now();
+    let authorized = state.policy.may_decide(&click.user_id);
+    let outcome = state.store.transact(now, |tx| {
+        let refuse =
+            |reason: String, kind: &str, extra: serde_json::Value, channel: Option<String>| {
+                tx.audit(
+                    AuditEntry::by(kind, &click.user_id).detail(serde_json::json!({
+                        "proposal": click.value,
+                        "action": click.action_id,
+                        "reason": reason,
+                        "extra": extra,
+                    })),
+                )?;
+                if let Some(channel) = channel.or_else(|| click.channel_id.clone()) {
+                    tx.enqueue_now(JobKind::Ephemeral {
+                        channel,
+                        user: click.user_id.clone(),
+                        text: reason.clone(),
+                    })?;
+                }
+                Ok(Decided::Refused(reason))
+            };
+
+        let Some(mut p) = tx.proposal(&click.value)? else {
+            return refuse(
+                "This proposal does not exist (any more); nothing was done.".into(),
+                "decision_refused",
+                serde_json::Value::Null,
+                None,
+            );
+        };
+        let incident = tx.incident(&p.incident_id)?;
+        // The button must come from the message that shows this proposal: a value copied
+        // into another message must not act on a different connector.
+        if let (Some(msg), Some(inc)) = (
+            &click.message_ts,
+            incident.as_ref().and_then(|i| i.message.as_ref()),
+        ) {
+            let channel_ok = click.channel_id.as_deref().is_none_or(|c| c == inc.channel);
+            if *msg != inc.ts || !channel_ok {
+                return refuse(
+                    "This button does not belong to the alert it was clicked on; nothing was done."
+                        .into(),
+                    "decision_refused",
+                    serde_json::json!({ "clicked_ts": msg, "alert_ts": inc.ts }),
+                    None,
+                );
+            }
+        }
+        let channel = incident.as_ref().map(|i| i.channel.clone());
+        if let Err(denial) = &authorized {
+            let entry = AuditEntry::by("decision_denied", &click.user_id)
+                .connector(Some(&p.connector_id))
+                .incident(&p.incident_id)
+                .proposal(&p.id)
+                .detail(serde_json::json!({
+                    "action": click.action_id,
+                    "reason": denial.to_string(),
+                }));
+            tx.audit(entry)?;
+            if let Some(channel) = channel.or_else(|| click.channel_id.clone()) {
+                tx.enqueue_now(JobKind::Ephemeral {
+                    channel,
+                    user: click.user_id.clone(),
+                    text: format!("You can't decide on this fix: {denial}. Nothing was changed."),
+                })?;
+            }
+            return Ok(Decided::Refused(denial.to_string()));
+        }
+        let result = if approve {
+            p.approve(&click.user_id, now)
+        } else {
+            p.reject(&click.user_id, now)
+        };
+        match result {
+            Ok(()) => {
+                tx.put_proposal(&p)?;
+                tx.audit(
+                    AuditEntry::by(
+                        if approve {
+                            "proposal_approved"
+                        } else {
+                            "proposal_rejected"
+                        },
+                        &click.user_id,
+                    )
+                    .connector(Some(&p.connector_id))
+                    .incident(&p.incident_id)
+                    .proposal(&p.id)
+                    .detail(serde_json::json!({
+                        "action": p.action.name(),
+                        "method": p.call.method,
+                        "path": p.call.path,
+                        "body": p.call.body,
+                    })),
+                )?;
+                if approve {
+                    tx.enqueue_now(JobKind::Execute {
+                        proposal_id: p.id.clone(),
+                    })?;
+                }
+                tx.enqueue_now(JobKind::UpdateMessage {
+                    incident_id: p.incident_id.clone(),
+                })?;
+                Ok(if approve {
+                    Decided::Approved
+                } else {
+                    Decided::Rejected
+                })
+            }
+            Err(TransitionError::Expired(at)) => {
+                p.expire(now).ok();
+                tx.put_proposal(&p)?;
+                tx.audit(
+                    AuditEntry::system("proposal_expired")
+                        .connector(Some(&p.connector_id))
+                        .incident(&p.incident_id)
+                        .proposal(&p.id),
+                )?;
+                tx.enqueue_now(JobKind::UpdateMessage {
+                    incident_id: p.incident_id.clone(),
+                })?;
+                refuse(
+                    format!(
+                        "This proposal expired at {}; nothing was done.",
+                        time_label(at)
+                    ),
+                    "decision_refused",
+                    serde_json::json!({ "proposal_state": "expired" }),
+                    channel,
+                )
+            }
+            Err(TransitionError::AlreadyDecided { state: st, by, at }) => {
+                let reason = match (st, by, at) {
+                    (ProposalState::Expired, _, _) => {
+                        "This proposal has expired; nothing was done.".to_string()
+                    }
+                    (ProposalState::Superseded, _, _) => {
+                        "The connector recovered; this proposal is no longer needed.".to_string()
+                    }
+                    (st, Some(by), Some(at)) => format!(
+                        "Already {} by <@{}> at {}; nothing more was done.",
+                        decided_word(st),
+                        by,
+                        time_label(at)
+                    ),
+                    (st, _, _) => format!(
+                        "This proposal is already {}; nothing more was done.",
+                        st.as_str()
+                    ),
+                };
+                refuse(
+                    reason,
+                    "decision_refused",
+                    serde_json::json!({ "proposal_state": st }),
+                    channel,
+                )
+            }
+            Err(e) => refuse(
+                e.to_string(),
+                "decision_refused",
+                serde_json::Value::Null,
+                channel,
+            ),
+        }
+    })?;
+    Ok(outcome)
+}
+
+fn decided_word(state: ProposalState) -> &'static str {
+    match state {
+        ProposalState::Rejected => "rejected",
+        _ => "approved",
+    }
+}

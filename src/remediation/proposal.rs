@@ -1,0 +1,326 @@
+//! A proposed fix and its state machine. Transitions are pure functions on a copy; the store
+//! applies them inside a transaction, which makes each one a compare-and-swap.
+//!
+//! ```text
+//! Proposed ─approve─▶ Approved ─claim─▶ Executing ─▶ Succeeded | Failed
+//!    │  └─reject─▶ Rejected                  └─crash─▶ Interrupted
+//!    ├─ttl─▶ Expired
+//!    └─incident recovered─▶ Superseded
+//! ```
+
+use super::action::{Action, Risk};
+use crate::fivetran::api::ApiCall;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProposalState {
+    Proposed,
+    Approved,
+    Executing,
+    Succeeded,
+    Failed,
+    Rejected,
+    Expired,
+    Interrupted,
+    Superseded,
+}
+
+impl ProposalState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ProposalState::Proposed => "proposed",
+            ProposalState::Approved => "approved",
+            ProposalState::Executing => "executing",
+            ProposalState::Succeeded => "succeeded",
+            ProposalState::Failed => "failed",
+            ProposalState::Rejected => "rejected",
+            ProposalState::Expired => "expired",
+            ProposalState::Interrupted => "interrupted",
+            ProposalState::Superseded => "superseded",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub user: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub attempts: u32,
+    pub status: Option<u16>,
+    pub code: Option<String>,
+    pub message: String,
+    /// The last attempt is known not to have reached Fivetran (429, connect error), so the
+    /// next one is safe even for a non-idempotent action.
+    #[serde(default)]
+    pub resumable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Proposal {
+    pub id: String,
+    pub incident_id: String,
+    pub connector_id: String,
+    pub action: Action,
+    /// The exact call shown to the approver; the executor sends this and nothing else.
+    pub call: ApiCall,
+    pub risk: Risk,
+    pub state: ProposalState,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub requested_by: String,
+    pub decision: Option<Decision>,
+    pub execution: Option<Execution>,
+}
+
+/// Why a transition did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("already {} by {}{}", state.as_str(), by.as_deref().unwrap_or("syncwarden"), at.map(|t| format!(" at {t}")).unwrap_or_default())]
+    AlreadyDecided {
+        state: ProposalState,
+        by: Option<String>,
+        at: Option<DateTime<Utc>>,
+    },
+    #[error("expired at {0}")]
+    Expired(DateTime<Utc>),
+    #[error("cannot go from {from} to {to}", from = from.as_str(), to = to.as_str())]
+    Invalid {
+        from: ProposalState,
+        to: ProposalState,
+    },
+}
+
+pub fn new_proposal_id() -> String {
+    format!("p_{}", hex::encode(rand::random::<[u8; 12]>()))
+}
+
+impl Proposal {
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        now >= self.expires_at
+    }
+
+    fn require_open(&self, now: DateTime<Utc>) -> Result<(), TransitionError> {
+        if self.state != ProposalState::Proposed {
+            return Err(TransitionError::AlreadyDecided {
+                state: self.state,
+                by: self.decision.as_ref().map(|d| d.user.clone()),
+                at: self.decision.as_ref().map(|d| d.at),
+            });
+        }
+        if self.is_expired(now) {
+            return Err(TransitionError::Expired(self.expires_at));
+        }
+        Ok(())
+    }
+
+    pub fn approve(&mut self, user: &str, now: DateTime<Utc>) -> Result<(), TransitionError> {
+        self.require_open(now)?;
+        self.state = ProposalState::Approved;
+        self.decision = Some(Decision {
+            user: user.to_string(),
+            at: now,
+        });
+        Ok(())
+    }
+
+    pub fn reject(&mut self, user: &str, now: DateTime<Utc>) -> Result<(), TransitionError> {
+        self.require_open(now)?;
+        self.state = ProposalState::Rejected;
+        self.decision = Some(Decision {
+            user: user.to_string(),
+            at: now,
+        });
+        Ok(())
+    }
+
+    pub fn expire(&mut self, now: DateTime<Utc>) -> Result<(), TransitionError> {
+        if self.state != ProposalState::Proposed || !self.is_expired(now) {
+            return Err(TransitionError::Invalid {
+                from: self.state,
+                to: ProposalState::Expired,
+            });
+        }
+        self.state = ProposalState::Expired;
+        Ok(())
+    }
+
+    /// Approved → Executing. Also accepts Executing when repeating the call is safe (an
+    /// idempotent action, or an attempt known not to have reached Fivetran): that is how a
+    /// crashed or rate-limited attempt is resumed.
+    pub fn claim(&mut self, now: DateTime<Utc>) -> Result<(), TransitionError> {
+        match self.state {
+            ProposalState::Approved => {
+                self.state = ProposalState::Executing;
+                self.execution = Some(Execution {
+                    started_at: now,
+                    finished_at: None,
+                    attempts: 1,
+                    status: None,
+                    code: None,
+                    message: String::new(),
+                    resumable: false,
+                });
+                Ok(())
+            }
+            ProposalState::Executing => {
+                let safe = self.action.idempotent()
+                    || self.execution.as_ref().is_some_and(|e| e.resumable);
+                if !safe {
+                    return Err(TransitionError::Invalid {
+                        from: self.state,
+                        to: ProposalState::Executing,
+                    });
+                }
+                if let Some(e) = self.execution.as_mut() {
+                    e.attempts += 1;
+                    e.resumable = false;
+                }
+                Ok(())
+            }
+            from => Err(TransitionError::Invalid {
+                from,
+                to: ProposalState::Executing,
+            }),
+        }
+    }
+
+    pub fn finish(
+        &mut self,
+        now: DateTime<Utc>,
+        success: bool,
+        status: Option<u16>,
+        code: Option<String>,
+        message: String,
+    ) -> Result<(), TransitionError> {
+        let to = if success {
+            ProposalState::Succeeded
+        } else {
+            ProposalState::Failed
+        };
+        if self.state != ProposalState::Executing {
+            return Err(TransitionError::Invalid {
+                from: self.state,
+                to,
+            });
+        }
+        self.state = to;
+        if let Some(e) = self.execution.as_mut() {
+            e.finished_at = Some(now);
+            e.status = status;
+            e.code = code;
+            e.message = message;
+        }
+        Ok(())
+    }
+
+    /// Executing → Interrupted: the outcome of a non-idempotent call is unknown, so it is not
+    /// sent again without a fresh approval.
+    pub fn interrupt(&mut self, now: DateTime<Utc>, why: String) -> Result<(), TransitionError> {
+        if self.state != ProposalState::Executing {
+            return Err(TransitionError::Invalid {
+                from: self.state,
+                to: ProposalState::Interrupted,
+            });
+        }
+        self.state = ProposalState::Interrupted;
+        if let Some(e) = self.execution.as_mut() {
+            e.finished_at = Some(now);
+            e.message = why;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn proposal(now: DateTime<Utc>) -> Proposal {
+        let action = Action::RetrySync;
+        Proposal {
+            id: new_proposal_id(),
+            incident_id: "i1".into(),
+            connector_id: "c1".into(),
+            call: action.call("c1"),
+            risk: action.risk(),
+            action,
+            state: ProposalState::Proposed,
+            created_at: now,
+            expires_at: now + Duration::hours(4),
+            requested_by: "system".into(),
+            decision: None,
+            execution: None,
+        }
+    }
+
+    #[test]
+    fn approve_then_second_click_is_refused_with_who_and_when() {
+        let now = Utc::now();
+        let mut p = proposal(now);
+        p.approve("U1", now).unwrap();
+        let err = p.clone().approve("U2", now).unwrap_err();
+        assert_eq!(
+            err,
+            TransitionError::AlreadyDecided {
+                state: ProposalState::Approved,
+                by: Some("U1".into()),
+                at: Some(now)
+            }
+        );
+        assert!(p.clone().reject("U2", now).is_err());
+    }
+
+    #[test]
+    fn expired_proposals_cannot_be_approved() {
+        let now = Utc::now();
+        let mut p = proposal(now);
+        let later = now + Duration::hours(5);
+        assert_eq!(
+            p.approve("U1", later),
+            Err(TransitionError::Expired(p.expires_at))
+        );
+        p.expire(later).unwrap();
+        assert_eq!(p.state, ProposalState::Expired);
+    }
+
+    #[test]
+    fn execution_path() {
+        let now = Utc::now();
+        let mut p = proposal(now);
+        assert!(p.claim(now).is_err(), "cannot execute before approval");
+        p.approve("U1", now).unwrap();
+        p.claim(now).unwrap();
+        p.claim(now).unwrap();
+        assert_eq!(p.execution.as_ref().unwrap().attempts, 2);
+        p.finish(now, true, Some(200), Some("Success".into()), "ok".into())
+            .unwrap();
+        assert_eq!(p.state, ProposalState::Succeeded);
+        assert!(
+            p.claim(now).is_err(),
+            "a finished proposal never runs again"
+        );
+    }
+
+    #[test]
+    fn non_idempotent_in_flight_call_is_not_repeated() {
+        let now = Utc::now();
+        let mut p = proposal(now);
+        p.action = Action::ResyncConnector;
+        p.approve("U1", now).unwrap();
+        p.claim(now).unwrap();
+        assert!(p.claim(now).is_err(), "outcome unknown: must not re-send");
+        p.execution.as_mut().unwrap().resumable = true;
+        p.claim(now).unwrap();
+        p.interrupt(now, "x".into()).unwrap();
+        assert_eq!(p.state, ProposalState::Interrupted);
+    }
+}

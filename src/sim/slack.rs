@@ -1,0 +1,323 @@
+//! Slack Web API simulator (`/api/chat.postMessage`, `chat.update`, `chat.postEphemeral`,
+//! `auth.test`): Bearer-token auth with Slack's `{ok:false,error}` answers, 429 with
+//! `Retry-After`, JSON or form bodies. Also signs requests the way Slack signs them, so tests
+//! and the demo can click buttons through the real verifier.
+
+use super::{take_fault, Fault};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlackCall {
+    /// `chat.postMessage`, `chat.update`, `chat.postEphemeral`, ...
+    pub method: String,
+    pub body: Value,
+    /// The message's ts (for post and update).
+    pub ts: Option<String>,
+    pub ok: bool,
+}
+
+impl SlackCall {
+    pub fn channel(&self) -> Option<&str> {
+        self.body.get("channel").and_then(|c| c.as_str())
+    }
+
+    pub fn text(&self) -> &str {
+        self.body.get("text").and_then(|c| c.as_str()).unwrap_or("")
+    }
+
+    /// Every `value` carried by the message's buttons, by `action_id`.
+    pub fn button_value(&self, action_id: &str) -> Option<String> {
+        self.body
+            .get("blocks")?
+            .as_array()?
+            .iter()
+            .filter(|b| b.get("type").and_then(|t| t.as_str()) == Some("actions"))
+            .flat_map(|b| {
+                b.get("elements")
+                    .and_then(|e| e.as_array())
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .find(|e| e.get("action_id").and_then(|a| a.as_str()) == Some(action_id))
+            .and_then(|e| e.get("value").and_then(|v| v.as_str()).map(str::to_string))
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    calls: Vec<SlackCall>,
+    faults: Vec<Fault>,
+    next_ts: u64,
+    /// Messages by (channel, ts), as last posted or updated.
+    messages: Vec<(String, String, Value)>,
+}
+
+#[derive(Clone)]
+pub struct SlackSim {
+    inner: Arc<Mutex<Inner>>,
+    token: String,
+}
+
+pub const BOT_USER: &str = "U0SYNCBOT1";
+pub const BOT_ID: &str = "B0BOTID001";
+
+impl SlackSim {
+    pub fn new(token: &str) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Inner {
+                next_ts: 1,
+                ..Inner::default()
+            })),
+            token: token.into(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn router(&self) -> axum::Router {
+        axum::Router::new()
+            .route("/api/{method}", axum::routing::post(handle))
+            .with_state(self.clone())
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.lock().faults.push(fault);
+    }
+
+    pub fn calls(&self) -> Vec<SlackCall> {
+        self.lock().calls.clone()
+    }
+
+    pub fn take_calls(&self) -> Vec<SlackCall> {
+        std::mem::take(&mut self.lock().calls)
+    }
+
+    /// The current content of a message, after all updates.
+    pub fn message(&self, channel: &str, ts: &str) -> Option<Value> {
+        self.lock()
+            .messages
+            .iter()
+            .find(|(c, t, _)| c == channel && t == ts)
+            .map(|(_, _, v)| v.clone())
+    }
+}
+
+fn slack_json(status: StatusCode, body: Value) -> Response {
+    (
+        status,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/json; charset=utf-8",
+        )],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn parse_body(headers: &HeaderMap, body: &[u8]) -> Option<Value> {
+    let ct = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ct.starts_with("application/json") {
+        return serde_json::from_slice(body).ok();
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).ok()?;
+    let mut map = serde_json::Map::new();
+    for (k, v) in pairs {
+        // Slack accepts `blocks` as a JSON string in form posts.
+        let value = if k == "blocks" {
+            serde_json::from_str(&v).unwrap_or(Value::String(v))
+        } else {
+            Value::String(v)
+        };
+        map.insert(k, value);
+    }
+    Some(Value::Object(map))
+}
+
+async fn handle(
+    State(sim): State<SlackSim>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let auth_ok = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == format!("Bearer {}", sim.token));
+    let parsed = parse_body(&headers, &body).unwrap_or(Value::Null);
+    let fault = take_fault(&mut sim.lock().faults, "POST", &method);
+    if let Some(f) = fault {
+        if f.delay_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(f.delay_ms)).await;
+        }
+        sim.lock().calls.push(SlackCall {
+            method: method.clone(),
+            body: parsed,
+            ts: None,
+            ok: false,
+        });
+        let mut resp = slack_json(
+            StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            f.body,
+        );
+        if let Some(secs) = f.retry_after {
+            resp.headers_mut().insert("retry-after", secs.into());
+        }
+        return resp;
+    }
+    if !auth_ok {
+        return slack_json(
+            StatusCode::OK,
+            json!({"ok": false, "error": "invalid_auth"}),
+        );
+    }
+    let channel = parsed
+        .get("channel")
+        .and_then(|c| c.as_str())
+        .unwrap_or("")
+        .to_string();
+    let mut inner = sim.lock();
+    let (ok, ts, answer) = match method.as_str() {
+        "auth.test" => (
+            true,
+            None,
+            json!({"ok": true, "user_id": BOT_USER, "bot_id": BOT_ID}),
+        ),
+        "chat.postMessage" | "chat.postEphemeral" if channel.is_empty() => (
+            false,
+            None,
+            json!({"ok": false, "error": "channel_not_found"}),
+        ),
+        "chat.postMessage" if parsed.get("text").is_none() && parsed.get("blocks").is_none() => {
+            (false, None, json!({"ok": false, "error": "no_text"}))
+        }
+        "chat.postMessage" => {
+            let ts = format!("1732500000.{:06}", inner.next_ts);
+            inner.next_ts += 1;
+            inner
+                .messages
+                .push((channel.clone(), ts.clone(), parsed.clone()));
+            let message = json!({
+                "type": "message",
+                "subtype": "bot_message",
+                "text": parsed.get("text").cloned().unwrap_or(json!("")),
+                "blocks": parsed.get("blocks").cloned().unwrap_or(json!([])),
+                "ts": ts,
+                "user": BOT_USER,
+                "bot_id": BOT_ID,
+            });
+            (
+                true,
+                Some(ts.clone()),
+                json!({"ok": true, "channel": channel, "ts": ts, "message": message}),
+            )
+        }
+        "chat.update" => {
+            let ts = parsed
+                .get("ts")
+                .and_then(|t| t.as_str())
+                .unwrap_or("")
+                .to_string();
+            match inner
+                .messages
+                .iter_mut()
+                .find(|(c, t, _)| *c == channel && *t == ts)
+            {
+                Some(entry) => {
+                    entry.2 = parsed.clone();
+                    let message = json!({
+                        "text": parsed.get("text").cloned().unwrap_or(json!("")),
+                        "blocks": parsed.get("blocks").cloned().unwrap_or(json!([])),
+                        "user": BOT_USER,
+                        "bot_id": BOT_ID,
+                    });
+                    (
+                        true,
+                        Some(ts.clone()),
+                        json!({"ok": true, "channel": channel, "ts": ts, "text": message["text"], "message": message}),
+                    )
+                }
+                None => (
+                    false,
+                    None,
+                    json!({"ok": false, "error": "message_not_found"}),
+                ),
+            }
+        }
+        "chat.postEphemeral" => {
+            let ts = format!("1732500000.{:06}", inner.next_ts);
+            inner.next_ts += 1;
+            (true, None, json!({"ok": true, "message_ts": ts}))
+        }
+        _ => (false, None, json!({"ok": false, "error": "unknown_method"})),
+    };
+    inner.calls.push(SlackCall {
+        method,
+        body: parsed,
+        ts,
+        ok,
+    });
+    slack_json(StatusCode::OK, answer)
+}
+
+/// Headers Slack would send with `body` at time `timestamp`.
+pub fn signed_headers(signing_secret: &str, timestamp: i64, body: &[u8]) -> Vec<(String, String)> {
+    let ts = timestamp.to_string();
+    vec![
+        (
+            "x-slack-signature".into(),
+            crate::slack::signature::sign(signing_secret.as_bytes(), &ts, body),
+        ),
+        ("x-slack-request-timestamp".into(), ts),
+        (
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into(),
+        ),
+    ]
+}
+
+/// A `block_actions` payload for one button click, shaped like Slack's (see
+/// `tests/data/slack/block_actions.json`), form-encoded as Slack posts it.
+pub fn click_body(
+    user_id: &str,
+    action_id: &str,
+    value: &str,
+    channel: &str,
+    message_ts: &str,
+) -> Vec<u8> {
+    let payload = json!({
+        "type": "block_actions",
+        "user": {"id": user_id, "username": user_id.to_lowercase(), "name": user_id.to_lowercase(), "team_id": "T0TEAM0001"},
+        "api_app_id": "A0APPID001",
+        "token": "ignored-verification-token",
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": false},
+        "trigger_id": "8210000000001.7000000000001.abcdef0123456789abcdef0123456789",
+        "team": {"id": "T0TEAM0001", "domain": "acme-data"},
+        "enterprise": null,
+        "is_enterprise_install": false,
+        "channel": {"id": channel, "name": "data-alerts"},
+        "message": {"type": "message", "text": "alert", "ts": message_ts, "bot_id": BOT_ID, "blocks": []},
+        "state": {"values": {}},
+        "response_url": "https://hooks.slack.com/actions/T0TEAM0001/8210000000002/AbCdEfGhIjKlMnOpQrStUvWx",
+        "actions": [{
+            "type": "button",
+            "action_id": action_id,
+            "block_id": crate::slack::blocks::ACTIONS_BLOCK_ID,
+            "text": {"type": "plain_text", "text": "Approve", "emoji": true},
+            "value": value,
+            "action_ts": "1732500042.123456"
+        }]
+    });
+    serde_urlencoded::to_string([("payload", payload.to_string())])
+        .unwrap_or_default()
+        .into_bytes()
+}

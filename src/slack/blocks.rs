@@ -1,0 +1,439 @@
+//! Block Kit rendering of alerts. Everything user-supplied is escaped and clipped to Slack's
+//! limits here, so no caller has to remember to.
+
+use crate::diagnosis::classify::Category;
+use crate::incidents::Incident;
+use crate::remediation::proposal::{Proposal, ProposalState};
+use chrono::{DateTime, Utc};
+use slack_morphism::prelude::*;
+
+pub const MAX_BLOCKS: usize = 50;
+pub const MAX_SECTION_TEXT: usize = 3000;
+pub const MAX_FIELDS: usize = 10;
+pub const MAX_FIELD_TEXT: usize = 2000;
+pub const MAX_HEADER_TEXT: usize = 150;
+pub const MAX_BUTTON_TEXT: usize = 75;
+pub const MAX_BUTTON_VALUE: usize = 2000;
+pub const MAX_ID: usize = 255;
+pub const MAX_FALLBACK_TEXT: usize = 4000;
+
+pub const ACTION_APPROVE: &str = "approve";
+pub const ACTION_REJECT: &str = "reject";
+pub const ACTION_OPEN: &str = "open_dashboard";
+pub const ACTIONS_BLOCK_ID: &str = "proposal-actions";
+
+/// Escapes the three characters Slack's mrkdwn treats as control characters.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Cuts to at most `max` characters, marking the cut.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn section(text: String) -> SlackBlock {
+    SlackSectionBlock::new()
+        .with_text(md!(clip(&text, MAX_SECTION_TEXT)))
+        .into()
+}
+
+fn field(label: &str, value: &str) -> SlackBlockText {
+    md!(clip(
+        &format!("*{label}*\n{}", escape(value)),
+        MAX_FIELD_TEXT
+    ))
+}
+
+fn time_label(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+pub fn dashboard_link(dashboard_url: &str, connector_id: &str) -> String {
+    format!(
+        "{}/{}/status",
+        dashboard_url.trim_end_matches('/'),
+        connector_id
+    )
+}
+
+fn category_emoji(c: Category) -> &'static str {
+    match c {
+        Category::Auth | Category::Permissions => ":closed_lock_with_key:",
+        Category::RateLimit | Category::QuotaBilling => ":hourglass_flowing_sand:",
+        Category::Network | Category::SourceUnavailable => ":electric_plug:",
+        _ => ":red_circle:",
+    }
+}
+
+fn connector_label(i: &Incident) -> String {
+    let name = i.connector_name.as_deref().unwrap_or(&i.connector_id);
+    match &i.connector_type {
+        Some(t) => format!("{name} ({t})"),
+        None => name.to_string(),
+    }
+}
+
+/// The alert message for an incident, in its current state.
+pub fn incident_message(
+    incident: &Incident,
+    proposal: Option<&Proposal>,
+    dashboard_url: &str,
+    now: DateTime<Utc>,
+) -> SlackMessageContent {
+    let c = &incident.classification;
+    let label = connector_label(incident);
+    let link = dashboard_link(dashboard_url, &incident.connector_id);
+    let mut blocks: Vec<SlackBlock> = Vec::new();
+
+    let header = clip(&format!("Sync failed: {label}"), MAX_HEADER_TEXT);
+    blocks.push(SlackHeaderBlock::new(pt!(header.clone())).into());
+
+    blocks.push(section(format!(
+        "{} *{}* — {}",
+        category_emoji(c.category),
+        c.category.label(),
+        escape(&incident.summary.cause)
+    )));
+
+    let mut fields = vec![
+        field(
+            "Connector",
+            &format!("{} · {}", label, incident.connector_id),
+        ),
+        field("Event", &incident.event),
+        field(
+            "Diagnosis",
+            &format!(
+                "{} · {} · confidence {:.0}%",
+                c.category.as_str(),
+                if c.transient {
+                    "transient"
+                } else {
+                    "needs a person"
+                },
+                c.confidence * 100.0
+            ),
+        ),
+        field("Seen", &time_label(incident.opened_at)),
+    ];
+    if let Some(g) = &incident.group_id {
+        fields.push(field("Group", g));
+    }
+    fields.truncate(MAX_FIELDS);
+    blocks.push(SlackSectionBlock::new().with_fields(fields).into());
+
+    if !incident.summary.evidence.is_empty() {
+        let mut text = String::from("*Evidence*");
+        for item in &incident.summary.evidence {
+            text.push_str(&format!("\n• {}", escape(item)));
+        }
+        blocks.push(section(text));
+    }
+    if let Some(why) = &incident.summary.details_unavailable {
+        blocks.push(section(format!(
+            ":warning: Connection details unavailable ({}); this is what the webhook said.",
+            escape(why)
+        )));
+    }
+
+    let mut next = format!("*Next step*\n{}", escape(&incident.summary.next_step));
+    if let Some(p) = proposal {
+        next.push_str(&format!("\n`{}`", escape(&p.call.display())));
+    }
+    blocks.push(section(next));
+
+    match proposal {
+        Some(p) if p.state == ProposalState::Proposed && !p.is_expired(now) => {
+            blocks.push(action_buttons(Some(p), &link));
+        }
+        Some(p) => {
+            blocks.push(section(decision_line(p, now)));
+            blocks.push(action_buttons(None, &link));
+        }
+        None => blocks.push(action_buttons(None, &link)),
+    }
+
+    let mut context = format!(
+        "syncwarden · summary: {} · incident {}",
+        incident.summary.source, incident.id
+    );
+    if let Some(p) = proposal {
+        context.push_str(&format!(
+            " · proposal {} · risk {} · expires {}",
+            p.id,
+            p.risk.as_str(),
+            time_label(p.expires_at)
+        ));
+    }
+    blocks.push(
+        SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(
+            SlackBlockMarkDownText::new(clip(&escape(&context), MAX_SECTION_TEXT)),
+        )])
+        .into(),
+    );
+    blocks.truncate(MAX_BLOCKS);
+
+    let status = proposal
+        .map(|p| format!(" [{}]", p.state.as_str()))
+        .unwrap_or_default();
+    let text = clip(
+        &format!(
+            "Sync failed: {}{} — {}",
+            escape(&label),
+            status,
+            escape(&incident.summary.cause)
+        ),
+        MAX_FALLBACK_TEXT,
+    );
+    SlackMessageContent::new()
+        .with_text(text)
+        .with_blocks(blocks)
+}
+
+fn action_buttons(proposal: Option<&Proposal>, link: &str) -> SlackBlock {
+    let mut elements: Vec<SlackActionBlockElement> = Vec::new();
+    if let Some(p) = proposal {
+        elements.push(
+            SlackBlockButtonElement::new(pt!(clip(
+                &format!("Approve: {}", p.action.label()),
+                MAX_BUTTON_TEXT
+            )))
+            .with_action_id(ACTION_APPROVE.into())
+            .with_value(p.id.clone())
+            .with_style(SlackBlockButtonStyle::Primary)
+            .into(),
+        );
+        elements.push(
+            SlackBlockButtonElement::new(pt!("Reject"))
+                .with_action_id(ACTION_REJECT.into())
+                .with_value(p.id.clone())
+                .with_style(SlackBlockButtonStyle::Danger)
+                .into(),
+        );
+    }
+    let mut open =
+        SlackBlockButtonElement::new(pt!("Open in Fivetran")).with_action_id(ACTION_OPEN.into());
+    if let Ok(url) = url::Url::parse(link) {
+        open = open.with_url(url);
+    }
+    elements.push(open.into());
+    SlackActionsBlock::new(elements)
+        .with_block_id(ACTIONS_BLOCK_ID.into())
+        .into()
+}
+
+fn decision_line(p: &Proposal, now: DateTime<Utc>) -> String {
+    let who = |fallback: &str| {
+        p.decision
+            .as_ref()
+            .map(|d| format!("<@{}> at {}", escape(&d.user), time_label(d.at)))
+            .unwrap_or_else(|| fallback.to_string())
+    };
+    let result = p
+        .execution
+        .as_ref()
+        .map(|e| {
+            let status = e
+                .status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "no answer".into());
+            let code = e.code.as_deref().unwrap_or("");
+            format!(
+                "\n`{}` → {} {} {}",
+                escape(&p.call.display()),
+                status,
+                escape(code),
+                escape(&clip(&e.message, 500))
+            )
+        })
+        .unwrap_or_default();
+    match p.state {
+        ProposalState::Proposed if p.is_expired(now) => format!(
+            ":hourglass: Expired at {} without a decision; nothing was run.",
+            time_label(p.expires_at)
+        ),
+        ProposalState::Proposed => String::new(),
+        ProposalState::Approved => format!(":white_check_mark: Approved by {}; running…", who("?")),
+        ProposalState::Executing => format!(":gear: Approved by {}; running…{result}", who("?")),
+        ProposalState::Succeeded => format!(":white_check_mark: Approved by {}; done.{result}", who("?")),
+        ProposalState::Failed => format!(":x: Approved by {}; the call failed.{result}", who("?")),
+        ProposalState::Rejected => format!(":no_entry_sign: Rejected by {}; nothing was run.", who("?")),
+        ProposalState::Expired => format!(
+            ":hourglass: Expired at {} without a decision; nothing was run.",
+            time_label(p.expires_at)
+        ),
+        ProposalState::Interrupted => format!(
+            ":warning: Approved by {}, but interrupted before the result was known; not re-sent. Approve a new proposal to try again.{result}",
+            who("?")
+        ),
+        ProposalState::Superseded => ":white_check_mark: The connector recovered; this proposal is no longer needed.".into(),
+    }
+}
+
+/// Checks a rendered message against Slack's documented limits; returns every violation.
+pub fn limit_violations(message: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let text_len = |v: &serde_json::Value| {
+        v.get("text")
+            .and_then(|t| t.as_str())
+            .map(|s| s.chars().count())
+            .unwrap_or(0)
+    };
+    match message.get("text").and_then(|t| t.as_str()) {
+        Some(t) if !t.trim().is_empty() => {}
+        _ => out.push("missing top-level text fallback".into()),
+    }
+    let empty = Vec::new();
+    let blocks = message
+        .get("blocks")
+        .and_then(|b| b.as_array())
+        .unwrap_or(&empty);
+    if blocks.len() > MAX_BLOCKS {
+        out.push(format!("{} blocks > {MAX_BLOCKS}", blocks.len()));
+    }
+    for (i, b) in blocks.iter().enumerate() {
+        let kind = b.get("type").and_then(|t| t.as_str()).unwrap_or("");
+        if let Some(id) = b.get("block_id").and_then(|t| t.as_str()) {
+            if id.len() > MAX_ID {
+                out.push(format!("block {i}: block_id too long"));
+            }
+        }
+        match kind {
+            "header" => {
+                let t = b.get("text").cloned().unwrap_or_default();
+                if t.get("type").and_then(|x| x.as_str()) != Some("plain_text") {
+                    out.push(format!("block {i}: header text must be plain_text"));
+                }
+                if text_len(&t) > MAX_HEADER_TEXT {
+                    out.push(format!("block {i}: header > {MAX_HEADER_TEXT}"));
+                }
+            }
+            "section" => {
+                if let Some(t) = b.get("text") {
+                    if text_len(t) > MAX_SECTION_TEXT {
+                        out.push(format!("block {i}: section text > {MAX_SECTION_TEXT}"));
+                    }
+                }
+                if let Some(f) = b.get("fields").and_then(|f| f.as_array()) {
+                    if f.len() > MAX_FIELDS {
+                        out.push(format!("block {i}: {} fields > {MAX_FIELDS}", f.len()));
+                    }
+                    for x in f {
+                        if text_len(x) > MAX_FIELD_TEXT {
+                            out.push(format!("block {i}: field > {MAX_FIELD_TEXT}"));
+                        }
+                    }
+                }
+            }
+            "actions" => {
+                let elements = b
+                    .get("elements")
+                    .and_then(|e| e.as_array())
+                    .unwrap_or(&empty);
+                if elements.len() > 25 {
+                    out.push(format!("block {i}: more than 25 elements"));
+                }
+                for e in elements {
+                    if let Some(t) = e.get("text") {
+                        if text_len(t) > MAX_BUTTON_TEXT {
+                            out.push(format!("block {i}: button text > {MAX_BUTTON_TEXT}"));
+                        }
+                    }
+                    if let Some(v) = e.get("value").and_then(|v| v.as_str()) {
+                        if v.len() > MAX_BUTTON_VALUE {
+                            out.push(format!("block {i}: button value too long"));
+                        }
+                    }
+                    if let Some(a) = e.get("action_id").and_then(|v| v.as_str()) {
+                        if a.len() > MAX_ID {
+                            out.push(format!("block {i}: action_id too long"));
+                        }
+                    }
+                }
+            }
+            "context" | "divider" => {}
+            other => out.push(format!("block {i}: unexpected type {other:?}")),
+        }
+    }
+    out
+}
+
+/// Plain-text rendering of a Block Kit message, for the demo and the CLI.
+pub fn render_text(message: &serde_json::Value) -> String {
+    let mut out = String::new();
+    let texts = |v: &serde_json::Value| -> String {
+        v.get("text")
+            .and_then(|t| t.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let empty = Vec::new();
+    for b in message
+        .get("blocks")
+        .and_then(|b| b.as_array())
+        .unwrap_or(&empty)
+    {
+        match b.get("type").and_then(|t| t.as_str()).unwrap_or("") {
+            "header" => out.push_str(&format!("## {}\n", texts(b.get("text").unwrap_or(b)))),
+            "section" => {
+                if let Some(t) = b.get("text") {
+                    out.push_str(&format!("{}\n", texts(t)));
+                }
+                for f in b.get("fields").and_then(|f| f.as_array()).unwrap_or(&empty) {
+                    out.push_str(&format!("  {}\n", texts(f).replace('\n', ": ")));
+                }
+            }
+            "actions" => {
+                let buttons: Vec<String> = b
+                    .get("elements")
+                    .and_then(|e| e.as_array())
+                    .unwrap_or(&empty)
+                    .iter()
+                    .map(|e| format!("[ {} ]", texts(e.get("text").unwrap_or(e))))
+                    .collect();
+                out.push_str(&format!("{}\n", buttons.join(" ")));
+            }
+            "context" => {
+                for e in b
+                    .get("elements")
+                    .and_then(|e| e.as_array())
+                    .unwrap_or(&empty)
+                {
+                    out.push_str(&format!("({})\n", texts(e)));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_clips() {
+        assert_eq!(escape("<a & b>"), "&lt;a &amp; b&gt;");
+        assert_eq!(clip("abcdef", 4), "abc…");
+        assert_eq!(clip("abc", 4), "abc");
+    }
+
+    #[test]
+    fn limit_checker_finds_violations() {
+        let bad = serde_json::json!({
+            "blocks": [{"type": "header", "text": {"type": "plain_text", "text": "x".repeat(151)}}]
+        });
+        let v = limit_violations(&bad);
+        assert!(v.iter().any(|s| s.contains("fallback")));
+        assert!(v.iter().any(|s| s.contains("header")));
+    }
+}

@@ -1,0 +1,133 @@
+//! Interactivity payloads: Slack posts `payload=<json>` form-encoded. We read button clicks
+//! from slack-morphism's `block_actions` model.
+
+use slack_morphism::prelude::*;
+
+pub const MAX_ACTIONS: usize = 10;
+
+/// One button click, reduced to what decisions need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Click {
+    pub user_id: String,
+    pub action_id: String,
+    pub value: String,
+    pub channel_id: Option<String>,
+    pub message_ts: Option<String>,
+    pub response_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InteractionError {
+    #[error("body is not a form with a `payload` field")]
+    NoPayload,
+    #[error("payload is not a Slack interaction: {0}")]
+    BadPayload(String),
+}
+
+pub enum Interaction {
+    Click(Click),
+    /// A payload type or action we do not handle (logged and acknowledged).
+    Other(String),
+}
+
+pub fn parse(body: &[u8]) -> Result<Interaction, InteractionError> {
+    let form: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(body).map_err(|_| InteractionError::NoPayload)?;
+    let payload = form
+        .into_iter()
+        .find(|(k, _)| k == "payload")
+        .map(|(_, v)| v)
+        .ok_or(InteractionError::NoPayload)?;
+    let raw: serde_json::Value =
+        serde_json::from_str(&payload).map_err(|e| InteractionError::BadPayload(e.to_string()))?;
+    let kind = raw
+        .get("type")
+        .and_then(|t| t.as_str())
+        .unwrap_or("")
+        .to_string();
+    if kind != "block_actions" {
+        return Ok(Interaction::Other(format!("payload type {kind:?}")));
+    }
+    let event: SlackInteractionEvent =
+        serde_json::from_value(raw).map_err(|e| InteractionError::BadPayload(e.to_string()))?;
+    let SlackInteractionEvent::BlockActions(ev) = event else {
+        return Ok(Interaction::Other(kind));
+    };
+    let user_id = ev
+        .user
+        .as_ref()
+        .map(|u| u.id.to_string())
+        .ok_or_else(|| InteractionError::BadPayload("no user".into()))?;
+    let actions = ev.actions.unwrap_or_default();
+    if actions.len() > MAX_ACTIONS {
+        return Err(InteractionError::BadPayload("too many actions".into()));
+    }
+    // A button click carries exactly one action.
+    let Some(action) = actions.into_iter().next() else {
+        return Ok(Interaction::Other("block_actions without actions".into()));
+    };
+    let (channel_id, message_ts) = match &ev.container {
+        SlackInteractionActionContainer::Message(m) => (
+            m.channel_id.as_ref().map(|c| c.to_string()),
+            Some(m.message_ts.to_string()),
+        ),
+        SlackInteractionActionContainer::MessageAttachment(m) => (
+            m.channel_id.as_ref().map(|c| c.to_string()),
+            Some(m.message_ts.to_string()),
+        ),
+        SlackInteractionActionContainer::View(_) => (None, None),
+    };
+    let channel_id = channel_id.or_else(|| ev.channel.as_ref().map(|c| c.id.to_string()));
+    Ok(Interaction::Click(Click {
+        user_id,
+        action_id: action.action_id.to_string(),
+        value: action.value.unwrap_or_default(),
+        channel_id,
+        message_ts,
+        response_url: ev.response_url.map(|u| u.0.to_string()),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(json: &str) -> Vec<u8> {
+        serde_urlencoded::to_string([("payload", json)])
+            .unwrap()
+            .into_bytes()
+    }
+
+    #[test]
+    fn parses_the_fixture_click() {
+        let json = include_str!("../../tests/data/slack/block_actions.json");
+        let Interaction::Click(c) = parse(&form(json)).unwrap() else {
+            panic!("expected a click")
+        };
+        assert_eq!(c.user_id, "U0APPROVER");
+        assert_eq!(c.action_id, "approve");
+        assert_eq!(c.value, "PROPOSAL_ID");
+        assert_eq!(c.channel_id.as_deref(), Some("C0ALERTS01"));
+        assert_eq!(c.message_ts.as_deref(), Some("1732500000.000100"));
+    }
+
+    #[test]
+    fn refuses_garbage() {
+        assert_eq!(
+            parse(b"nothing=here").err(),
+            Some(InteractionError::NoPayload)
+        );
+        assert!(matches!(
+            parse(&form("{not json")),
+            Err(InteractionError::BadPayload(_))
+        ));
+        assert!(matches!(
+            parse(&form(r#"{"type":"block_actions"}"#)),
+            Err(InteractionError::BadPayload(_))
+        ));
+        assert!(matches!(
+            parse(&form(r#"{"type":"view_closed"}"#)),
+            Ok(Interaction::Other(_))
+        ));
+    }
+}

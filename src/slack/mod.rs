@@ -1,0 +1,8 @@
+//! The Slack boundary: request signatures, the Web API client, Block Kit rendering,
+//! interaction payloads and slash-command replies.
+
+pub mod blocks;
+pub mod client;
+pub mod command;
+pub mod interaction;
+pub mod signature;

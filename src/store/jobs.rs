@@ -1,0 +1,61 @@
+//! The durable job queue: every hand-off between steps is a row here, written in the same
+//! transaction as the state it follows from, and removed in the same transaction as the state
+//! it produces.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobKind {
+    /// Fetch details, classify, summarize, propose for a failure event.
+    Diagnose { event_id: u64 },
+    /// Post the incident's alert to Slack.
+    Notify { incident_id: String },
+    /// Run an approved proposal's Fivetran call.
+    Execute { proposal_id: String },
+    /// Re-render the incident's Slack message after a decision or result.
+    UpdateMessage { incident_id: String },
+    /// Tell one person something only they see.
+    Ephemeral {
+        channel: String,
+        user: String,
+        text: String,
+    },
+}
+
+impl JobKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobKind::Diagnose { .. } => "diagnose",
+            JobKind::Notify { .. } => "notify",
+            JobKind::Execute { .. } => "execute",
+            JobKind::UpdateMessage { .. } => "update_message",
+            JobKind::Ephemeral { .. } => "ephemeral",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: u64,
+    pub due_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    #[serde(flatten)]
+    pub kind: JobKind,
+}
+
+/// Jobs sort by due time, then id: a range scan up to "now" yields exactly the due ones.
+pub fn job_key(due_at: DateTime<Utc>, id: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    let ms = due_at.timestamp_millis().max(0) as u64;
+    key[..8].copy_from_slice(&ms.to_be_bytes());
+    key[8..].copy_from_slice(&id.to_be_bytes());
+    key
+}
+
+pub fn due_upper_bound(now: DateTime<Utc>) -> [u8; 16] {
+    job_key(now, u64::MAX)
+}

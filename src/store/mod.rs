@@ -1,0 +1,418 @@
+//! The embedded store (sled). All sled access lives in this module so the engine can be
+//! swapped. State changes happen in [`Store::transact`], which also appends the audit record
+//! and any follow-up job, so they land together or not at all.
+
+pub mod audit;
+pub mod events;
+pub mod jobs;
+
+use crate::incidents::Incident;
+use crate::remediation::proposal::Proposal;
+use audit::{AuditEntry, AuditRecord, GENESIS_HASH};
+use chrono::{DateTime, Utc};
+use events::StoredEvent;
+use jobs::{due_upper_bound, job_key, Job, JobKind};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::Transactional;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("stored record is unreadable: {0}")]
+    Codec(String),
+}
+
+impl From<TransactionError<String>> for StoreError {
+    fn from(e: TransactionError<String>) -> Self {
+        match e {
+            TransactionError::Abort(msg) => StoreError::Codec(msg),
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        }
+    }
+}
+
+pub type TxResult<T> = Result<T, ConflictableTransactionError<String>>;
+
+const META_AUDIT_SEQ: &[u8] = b"audit_seq";
+const META_AUDIT_HEAD: &[u8] = b"audit_head";
+
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    events: sled::Tree,
+    event_keys: sled::Tree,
+    jobs: sled::Tree,
+    proposals: sled::Tree,
+    incidents: sled::Tree,
+    audit: sled::Tree,
+    meta: sled::Tree,
+}
+
+/// The view of the store inside one transaction.
+pub struct Tx<'a> {
+    events: &'a TransactionalTree,
+    event_keys: &'a TransactionalTree,
+    jobs: &'a TransactionalTree,
+    proposals: &'a TransactionalTree,
+    incidents: &'a TransactionalTree,
+    audit: &'a TransactionalTree,
+    meta: &'a TransactionalTree,
+    pub now: DateTime<Utc>,
+}
+
+fn encode<T: Serialize>(value: &T) -> TxResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| ConflictableTransactionError::Abort(e.to_string()))
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> TxResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| ConflictableTransactionError::Abort(e.to_string()))
+}
+
+fn decode_plain<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Codec(e.to_string()))
+}
+
+impl Tx<'_> {
+    fn get<T: DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) -> TxResult<Option<T>> {
+        match tree.get(key)? {
+            Some(bytes) => Ok(Some(decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn event_id_for_key(&self, dedupe_key: &str) -> TxResult<Option<u64>> {
+        Ok(self
+            .event_keys
+            .get(dedupe_key.as_bytes())?
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
+    }
+
+    pub fn new_id(&self) -> TxResult<u64> {
+        Ok(self.meta.generate_id()? + 1)
+    }
+
+    pub fn insert_event(&self, event: &StoredEvent) -> TxResult<()> {
+        self.events
+            .insert(&event.id.to_be_bytes(), encode(event)?)?;
+        self.event_keys
+            .insert(event.dedupe_key.as_bytes(), &event.id.to_be_bytes())?;
+        Ok(())
+    }
+
+    pub fn event(&self, id: u64) -> TxResult<Option<StoredEvent>> {
+        Self::get(self.events, &id.to_be_bytes())
+    }
+
+    pub fn proposal(&self, id: &str) -> TxResult<Option<Proposal>> {
+        Self::get(self.proposals, id.as_bytes())
+    }
+
+    pub fn put_proposal(&self, p: &Proposal) -> TxResult<()> {
+        self.proposals.insert(p.id.as_bytes(), encode(p)?)?;
+        Ok(())
+    }
+
+    pub fn incident(&self, id: &str) -> TxResult<Option<Incident>> {
+        Self::get(self.incidents, id.as_bytes())
+    }
+
+    pub fn put_incident(&self, i: &Incident) -> TxResult<()> {
+        self.incidents.insert(i.id.as_bytes(), encode(i)?)?;
+        Ok(())
+    }
+
+    pub fn enqueue(&self, kind: JobKind, due_at: DateTime<Utc>) -> TxResult<u64> {
+        let id = self.new_id()?;
+        let job = Job {
+            id,
+            due_at,
+            created_at: self.now,
+            attempts: 0,
+            last_error: None,
+            kind,
+        };
+        self.jobs.insert(&job_key(due_at, id), encode(&job)?)?;
+        Ok(id)
+    }
+
+    pub fn enqueue_now(&self, kind: JobKind) -> TxResult<u64> {
+        self.enqueue(kind, self.now)
+    }
+
+    /// Removes a finished job. Returns false if it was already gone (someone else finished it).
+    pub fn complete_job(&self, job: &Job) -> TxResult<bool> {
+        Ok(self.jobs.remove(&job_key(job.due_at, job.id))?.is_some())
+    }
+
+    pub fn reschedule_job(
+        &self,
+        job: &Job,
+        due_at: DateTime<Utc>,
+        error: String,
+        count_attempt: bool,
+    ) -> TxResult<()> {
+        self.jobs.remove(&job_key(job.due_at, job.id))?;
+        let mut next = job.clone();
+        next.due_at = due_at;
+        if count_attempt {
+            next.attempts += 1;
+        }
+        next.last_error = Some(error);
+        self.jobs.insert(&job_key(due_at, job.id), encode(&next)?)?;
+        Ok(())
+    }
+
+    pub fn audit(&self, entry: AuditEntry) -> TxResult<u64> {
+        let seq = match self.meta.get(META_AUDIT_SEQ)? {
+            Some(v) => v.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0),
+            None => 0,
+        } + 1;
+        let prev = match self.meta.get(META_AUDIT_HEAD)? {
+            Some(v) => String::from_utf8_lossy(&v).into_owned(),
+            None => GENESIS_HASH.to_string(),
+        };
+        let record = AuditRecord::seal(seq, self.now, entry, prev);
+        self.audit.insert(&seq.to_be_bytes(), encode(&record)?)?;
+        self.meta.insert(META_AUDIT_SEQ, &seq.to_be_bytes())?;
+        self.meta.insert(META_AUDIT_HEAD, record.hash.as_bytes())?;
+        Ok(seq)
+    }
+}
+
+impl Store {
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            // Durability comes from explicit flushes before acknowledging; sled's periodic
+            // flush only bounds how much unacknowledged work a crash can lose.
+            .flush_every_ms(Some(500))
+            .open()?;
+        Ok(Self {
+            events: db.open_tree("events")?,
+            event_keys: db.open_tree("event_keys")?,
+            jobs: db.open_tree("jobs")?,
+            proposals: db.open_tree("proposals")?,
+            incidents: db.open_tree("incidents")?,
+            audit: db.open_tree("audit")?,
+            meta: db.open_tree("meta")?,
+            db,
+        })
+    }
+
+    /// Runs `f` as one atomic, isolated transaction over every tree. `f` may run more than
+    /// once on conflict, so it must not have side effects outside the transaction.
+    pub fn transact<T>(
+        &self,
+        now: DateTime<Utc>,
+        f: impl Fn(&Tx<'_>) -> TxResult<T>,
+    ) -> Result<T, StoreError> {
+        let trees = (
+            &self.events,
+            &self.event_keys,
+            &self.jobs,
+            &self.proposals,
+            &self.incidents,
+            &self.audit,
+            &self.meta,
+        );
+        let out = trees.transaction(
+            |(events, event_keys, jobs, proposals, incidents, audit, meta)| {
+                let tx = Tx {
+                    events,
+                    event_keys,
+                    jobs,
+                    proposals,
+                    incidents,
+                    audit,
+                    meta,
+                    now,
+                };
+                f(&tx)
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// Waits until everything written so far is on disk.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub fn event(&self, id: u64) -> Result<Option<StoredEvent>, StoreError> {
+        self.events
+            .get(id.to_be_bytes())?
+            .map(|b| decode_plain(&b))
+            .transpose()
+    }
+
+    pub fn events(&self) -> Result<Vec<StoredEvent>, StoreError> {
+        self.events
+            .iter()
+            .values()
+            .map(|v| decode_plain(&v?))
+            .collect()
+    }
+
+    pub fn event_count(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn proposal(&self, id: &str) -> Result<Option<Proposal>, StoreError> {
+        self.proposals
+            .get(id.as_bytes())?
+            .map(|b| decode_plain(&b))
+            .transpose()
+    }
+
+    pub fn proposals(&self) -> Result<Vec<Proposal>, StoreError> {
+        self.proposals
+            .iter()
+            .values()
+            .map(|v| decode_plain(&v?))
+            .collect()
+    }
+
+    pub fn incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
+        self.incidents
+            .get(id.as_bytes())?
+            .map(|b| decode_plain(&b))
+            .transpose()
+    }
+
+    pub fn incidents(&self) -> Result<Vec<Incident>, StoreError> {
+        self.incidents
+            .iter()
+            .values()
+            .map(|v| decode_plain(&v?))
+            .collect()
+    }
+
+    pub fn audit_records(&self) -> Result<Vec<AuditRecord>, StoreError> {
+        self.audit
+            .iter()
+            .values()
+            .map(|v| decode_plain(&v?))
+            .collect()
+    }
+
+    /// Jobs due at `now`, oldest first.
+    pub fn due_jobs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>, StoreError> {
+        self.jobs
+            .range(..=due_upper_bound(now).to_vec())
+            .values()
+            .take(limit)
+            .map(|v| decode_plain(&v?))
+            .collect()
+    }
+
+    pub fn jobs(&self) -> Result<Vec<Job>, StoreError> {
+        self.jobs
+            .iter()
+            .values()
+            .map(|v| decode_plain(&v?))
+            .collect()
+    }
+
+    /// When the next job falls due, if any.
+    pub fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        match self.jobs.first()? {
+            Some((_, v)) => Ok(Some(decode_plain::<Job>(&v)?.due_at)),
+            None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        (dir, s)
+    }
+
+    #[test]
+    fn audit_chain_links_and_detects_tampering() {
+        let (_d, s) = store();
+        let now = Utc::now();
+        for i in 0..3 {
+            s.transact(now, |tx| {
+                tx.audit(AuditEntry::system("test").detail(serde_json::json!({ "i": i })))
+            })
+            .unwrap();
+        }
+        let mut records = s.audit_records().unwrap();
+        assert_eq!(records.len(), 3);
+        assert_eq!(audit::verify_chain(&records), Ok(3));
+        records[1].entry.actor = "U0MALLORY".into();
+        assert_eq!(audit::verify_chain(&records), Err(2));
+    }
+
+    #[test]
+    fn jobs_come_due_in_order_and_reschedule() {
+        let (_d, s) = store();
+        let now = Utc::now();
+        s.transact(now, |tx| {
+            tx.enqueue(
+                JobKind::Notify {
+                    incident_id: "b".into(),
+                },
+                now + Duration::seconds(10),
+            )?;
+            tx.enqueue_now(JobKind::Notify {
+                incident_id: "a".into(),
+            })
+        })
+        .unwrap();
+        let due = s.due_jobs(now, 10).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(
+            due[0].kind,
+            JobKind::Notify {
+                incident_id: "a".into()
+            }
+        );
+        s.transact(now, |tx| {
+            tx.reschedule_job(&due[0], now + Duration::seconds(20), "x".into(), true)
+        })
+        .unwrap();
+        assert!(s.due_jobs(now, 10).unwrap().is_empty());
+        let later = s.due_jobs(now + Duration::seconds(30), 10).unwrap();
+        assert_eq!(later.len(), 2);
+        assert_eq!(later[1].attempts, 1);
+        assert!(s.transact(now, |tx| tx.complete_job(&later[0])).unwrap());
+        assert!(!s.transact(now, |tx| tx.complete_job(&later[0])).unwrap());
+    }
+
+    #[test]
+    fn reopening_keeps_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc::now();
+        {
+            let s = Store::open(dir.path()).unwrap();
+            s.transact(now, |tx| {
+                tx.audit(AuditEntry::system("a"))?;
+                tx.enqueue_now(JobKind::Diagnose { event_id: 1 })
+            })
+            .unwrap();
+            s.flush_blocking().unwrap();
+        }
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.jobs().unwrap().len(), 1);
+        s.transact(now, |tx| tx.audit(AuditEntry::system("b")))
+            .unwrap();
+        assert_eq!(audit::verify_chain(&s.audit_records().unwrap()), Ok(2));
+    }
+}
