@@ -34,7 +34,7 @@ fn key_error(key: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -79,17 +79,6 @@ pub struct PolicyConfig {
     pub approvers: Vec<String>,
     /// How long a proposal stays actionable.
     pub proposal_ttl: String,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            fivetran: FivetranConfig::default(),
-            slack: SlackConfig::default(),
-            policy: PolicyConfig::default(),
-        }
-    }
 }
 
 impl Default for ServerConfig {

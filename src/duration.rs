@@ -20,9 +20,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             'm' => 60,
             'h' => 3600,
             'd' => 86_400,
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "invalid duration {text:?}: unexpected {ch:?}; use e.g. \"30s\", \"10m\", \"4h\""
-            )),
+            ))
+            }
         };
         let value: u64 = digits
             .parse()

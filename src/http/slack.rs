@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-fn verify(state: &SharedState, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+fn verify(state: &SharedState, headers: &HeaderMap, body: &[u8]) -> Result<(), Box<Response>> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     signature::verify(
         state.secrets.slack_signing_secret.expose().as_bytes(),
@@ -24,7 +24,7 @@ fn verify(state: &SharedState, headers: &HeaderMap, body: &[u8]) -> Result<(), R
     )
     .map_err(|e| {
         tracing::warn!(error = %e, "refused Slack request");
-        json_error(StatusCode::UNAUTHORIZED, &e.to_string())
+        Box::new(json_error(StatusCode::UNAUTHORIZED, &e.to_string()))
     })
 }
 
@@ -34,7 +34,7 @@ pub async fn interactions(
     body: Bytes,
 ) -> Response {
     if let Err(r) = verify(&state, &headers, &body) {
-        return r;
+        return *r;
     }
     let click = match interaction::parse(&body) {
         Ok(Interaction::Click(c)) => c,
@@ -71,7 +71,7 @@ pub async fn commands(
     body: Bytes,
 ) -> Response {
     if let Err(r) = verify(&state, &headers, &body) {
-        return r;
+        return *r;
     }
     match command::parse(&body) {
         Ok(cmd) => {

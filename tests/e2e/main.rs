@@ -1,1 +1,8 @@
+//! End-to-end tests: the real router and real clients against the simulators in `src/sim/`.
+//! One binary to keep link time down.
 
+mod approval_loop;
+mod hostile_input;
+mod manifests;
+mod openapi;
+mod world;

@@ -1,0 +1,212 @@
+//! A test world: simulators, syncwarden's real router on a loopback port, a manual clock, and
+//! strict teardown. Dropping a `World` fails the test if Slack received a message or Fivetran
+//! a request that the test never looked at, if any Fivetran request is not valid against the
+//! official OpenAPI definition, or if any Slack message breaks Block Kit limits.
+
+use chrono::{TimeZone, Utc};
+use std::sync::Arc;
+use syncwarden::app::{AppState, SharedState};
+use syncwarden::clock::ManualClock;
+use syncwarden::fivetran::webhook;
+use syncwarden::sim::fivetran::{FivetranSim, RecordedRequest};
+use syncwarden::sim::slack::{click_body, signed_headers, SlackCall};
+use syncwarden::sim::stack::{SimStack, APPROVER, CHANNEL, SLACK_SIGNING_SECRET, WEBHOOK_SECRET};
+use syncwarden::slack::blocks::limit_violations;
+use syncwarden::store::audit::AuditRecord;
+
+pub const CONNECTION: &str = "speak_inexpensive";
+
+pub struct World {
+    pub stack: SimStack,
+    pub state: SharedState,
+    pub clock: ManualClock,
+    pub base: String,
+    http: reqwest::Client,
+    slack_seen: usize,
+    fivetran_seen: usize,
+}
+
+pub fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/data/{path}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+}
+
+/// A real-shaped transient failure for the simulator's default connection.
+pub fn transient_failure(sync_id: &str) -> Vec<u8> {
+    serde_json::json!({
+        "event": "sync_end",
+        "created": "2026-11-25T09:56:43.688Z",
+        "connector_type": "postgres",
+        "connector_id": CONNECTION,
+        "connector_name": "pg_prod",
+        "sync_id": sync_id,
+        "destination_group_id": "projected_sickle",
+        "data": {"status": "FAILURE_WITH_TASK", "reason": "java.net.SocketTimeoutException: Read timed out", "taskType": "retry_sync"}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+impl World {
+    pub async fn new() -> Self {
+        Self::with_approvers(&[APPROVER]).await
+    }
+
+    pub async fn with_approvers(approvers: &[&str]) -> Self {
+        syncwarden::app::install_crypto_provider();
+        let stack = SimStack::start().await.expect("simulators start");
+        stack
+            .fivetran
+            .add_connection(FivetranSim::connection_template(
+                CONNECTION, "pg_prod", "postgres",
+            ));
+        let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap());
+        let state = AppState::new(
+            stack.settings(approvers),
+            SimStack::secrets(),
+            Some(Arc::new(clock.clone())),
+        )
+        .expect("app state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let router = syncwarden::http::router(state.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Self {
+            stack,
+            state,
+            clock,
+            base,
+            http: reqwest::Client::new(),
+            slack_seen: 0,
+            fivetran_seen: 0,
+        }
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+    ) -> (u16, String) {
+        let mut req = self.http.post(format!("{}{path}", self.base)).body(body);
+        for (k, v) in headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let resp = req.send().await.expect("request reaches the server");
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap_or_default())
+    }
+
+    /// Delivers a webhook signed as Fivetran signs it.
+    pub async fn fivetran_webhook(&self, body: &[u8]) -> (u16, String) {
+        let sig = webhook::sign(WEBHOOK_SECRET.as_bytes(), body);
+        self.post(
+            "/webhooks/fivetran",
+            &[
+                ("x-fivetran-signature-256".into(), sig),
+                ("content-type".into(), "application/json".into()),
+            ],
+            body.to_vec(),
+        )
+        .await
+    }
+
+    /// Clicks a button on a posted message, as `user`, signed as Slack signs it.
+    pub async fn click(&self, msg: &SlackCall, action_id: &str, user: &str) -> u16 {
+        let value = msg
+            .button_value(action_id)
+            .unwrap_or_else(|| panic!("message has no {action_id} button"));
+        let ts = msg.ts.clone().expect("posted message has a ts");
+        self.click_value(action_id, &value, user, &ts).await
+    }
+
+    pub async fn click_value(&self, action_id: &str, value: &str, user: &str, ts: &str) -> u16 {
+        let body = click_body(user, action_id, value, CHANNEL, ts);
+        let headers = signed_headers(SLACK_SIGNING_SECRET, self.clock_ts(), &body);
+        self.post("/slack/interactions", &headers, body).await.0
+    }
+
+    pub fn clock_ts(&self) -> i64 {
+        use syncwarden::clock::Clock;
+        self.clock.now().timestamp()
+    }
+
+    pub async fn run_jobs(&self) -> usize {
+        syncwarden::worker::run_due_jobs(&self.state).await
+    }
+
+    /// Slack calls since the last look.
+    pub fn slack(&mut self) -> Vec<SlackCall> {
+        let all = self.stack.slack.calls();
+        let new = all[self.slack_seen..].to_vec();
+        self.slack_seen = all.len();
+        new
+    }
+
+    /// Fivetran requests since the last look.
+    pub fn fivetran(&mut self) -> Vec<RecordedRequest> {
+        let all = self.stack.fivetran.requests();
+        let new = all[self.fivetran_seen..].to_vec();
+        self.fivetran_seen = all.len();
+        new
+    }
+
+    /// Delivers a transient failure and returns the alert that was posted (consuming the
+    /// details GET and the post).
+    pub async fn alert(&mut self, sync_id: &str) -> SlackCall {
+        let (status, _) = self.fivetran_webhook(&transient_failure(sync_id)).await;
+        assert_eq!(status, 200);
+        self.run_jobs().await;
+        let gets = self.fivetran();
+        assert!(gets.iter().all(|r| r.method == "GET"), "{gets:?}");
+        let mut posted = self.slack();
+        assert_eq!(posted.len(), 1, "{posted:?}");
+        let msg = posted.remove(0);
+        assert_eq!(msg.method, "chat.postMessage");
+        msg
+    }
+
+    pub fn audit(&self) -> Vec<AuditRecord> {
+        self.state.store.audit_records().unwrap()
+    }
+
+    pub fn audit_kinds(&self) -> Vec<String> {
+        self.audit().into_iter().map(|r| r.entry.kind).collect()
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let slack = self.stack.slack.calls();
+        let fivetran = self.stack.fivetran.requests();
+        for call in &slack {
+            if matches!(call.method.as_str(), "chat.postMessage" | "chat.update") {
+                let v = limit_violations(&call.body);
+                assert!(v.is_empty(), "Block Kit limits broken: {v:?}");
+            }
+        }
+        for r in &fivetran {
+            if let Err(e) = crate::openapi::check(r) {
+                panic!("request not valid against the OpenAPI definition: {e}\n{r:?}");
+            }
+        }
+        assert!(
+            self.slack_seen >= slack.len(),
+            "Slack received calls the test never looked at: {:?}",
+            &slack[self.slack_seen..]
+        );
+        assert!(
+            self.fivetran_seen >= fivetran.len(),
+            "Fivetran received requests the test never looked at: {:?}",
+            &fivetran[self.fivetran_seen..]
+        );
+        let chain =
+            syncwarden::store::audit::verify_chain(&self.state.store.audit_records().unwrap());
+        assert!(chain.is_ok(), "audit chain broken: {chain:?}");
+    }
+}
