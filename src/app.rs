@@ -56,6 +56,9 @@ impl AppState {
         )?;
         let policy = Policy::new(settings.approvers.clone(), settings.proposal_ttl);
         let redactor = Redactor::new(secrets.all().iter().map(|s| s.expose()));
+        // Compile the rule tables now rather than on the first alert (hundreds of ms).
+        let _ = crate::diagnosis::classify::classify_message("warm-up", None);
+        let _ = redactor.redact_strict("warm-up");
         Ok(Arc::new(AppState {
             settings,
             secrets,

@@ -384,3 +384,70 @@ async fn successful_and_unknown_events_are_stored_but_not_alerted() {
     assert_eq!(events.len(), 3);
     assert_eq!(events[2].handling, "ignored: unknown event");
 }
+
+/// Puts the alert's proposal into the state a crash mid-call leaves behind: approved, claimed
+/// (Executing, flushed) and its Execute job still queued, for the given action.
+fn crash_mid_call(t: &World, proposal_id: &str, action: syncwarden::remediation::action::Action) {
+    use syncwarden::store::jobs::JobKind;
+    let now = syncwarden::clock::Clock::now(&t.clock);
+    t.state
+        .store
+        .transact(now, |tx| {
+            let mut p = tx.proposal(proposal_id)?.unwrap();
+            p.call = action.call(&p.connector_id);
+            p.risk = action.risk();
+            p.action = action.clone();
+            p.approve(APPROVER, now).unwrap();
+            p.claim(now).unwrap();
+            tx.put_proposal(&p)?;
+            tx.enqueue_now(JobKind::Execute {
+                proposal_id: p.id.clone(),
+            })?;
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[tokio::test]
+async fn after_a_crash_an_idempotent_call_is_resent_once() {
+    let mut t = World::new().await;
+    let msg = t.alert("s1").await;
+    let id = msg.button_value("approve").unwrap();
+    crash_mid_call(&t, &id, syncwarden::remediation::action::Action::RetrySync);
+    t.run_jobs().await;
+    let calls = t.fivetran();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].path, "/v1/connections/speak_inexpensive/sync");
+    assert_eq!(
+        t.state.store.proposal(&id).unwrap().unwrap().state,
+        ProposalState::Succeeded
+    );
+    t.slack();
+}
+
+#[tokio::test]
+async fn after_a_crash_a_resync_is_never_sent_twice() {
+    let mut t = World::new().await;
+    let msg = t.alert("s1").await;
+    let id = msg.button_value("approve").unwrap();
+    crash_mid_call(
+        &t,
+        &id,
+        syncwarden::remediation::action::Action::ResyncConnector,
+    );
+    t.run_jobs().await;
+    assert!(t.fivetran().is_empty(), "outcome unknown: must not re-send");
+    assert_eq!(
+        t.state.store.proposal(&id).unwrap().unwrap().state,
+        ProposalState::Interrupted
+    );
+    let update = t.slack().pop().unwrap();
+    assert!(
+        update.body["blocks"].to_string().contains("interrupted"),
+        "{}",
+        update.body
+    );
+    assert!(t
+        .audit_kinds()
+        .contains(&"execution_interrupted".to_string()));
+}
