@@ -35,42 +35,42 @@ pub async fn post_alert(
             "incident {incident_id} is missing"
         )));
     };
-    if incident.message.is_some() {
-        state
-            .store
-            .transact(state.now(), |tx| tx.complete_job(job))?;
-        return Ok(Outcome::Done);
-    }
     let proposal = match &incident.proposal_id {
         Some(id) => state.store.proposal(id)?,
         None => None,
     };
-    let content = incident_message(
-        &incident,
-        proposal.as_ref(),
-        &state.settings.fivetran_dashboard_url,
-        state.now(),
-    );
-    let posted = match state.slack.post_message(&incident.channel, content).await {
-        Ok(r) => r,
-        Err(e) => return Ok(on_slack_error(job, e)),
-    };
-    state.store.transact(state.now(), |tx| {
-        let Some(mut current) = tx.incident(incident_id)? else {
-            return Ok(());
+    // Channels already posted to are skipped, so a retry never posts twice to one channel.
+    for channel in incident.unposted_channels() {
+        let content = incident_message(
+            &incident,
+            proposal.as_ref(),
+            &state.settings.fivetran_dashboard_url,
+            state.now(),
+        );
+        let posted = match state.slack.post_message(&channel, content).await {
+            Ok(r) => r,
+            Err(e) => return Ok(on_slack_error(job, e)),
         };
-        current.message = Some(posted.clone());
-        tx.put_incident(&current)?;
-        tx.audit(
-            AuditEntry::system("message_posted")
-                .connector(Some(&current.connector_id))
-                .incident(&current.id)
-                .detail(serde_json::json!({ "channel": posted.channel, "ts": posted.ts })),
-        )?;
-        tx.complete_job(job)?;
-        Ok(())
-    })?;
-    tracing::info!(incident = %incident_id, channel = %posted.channel, ts = %posted.ts, "alert posted");
+        state.store.transact(state.now(), |tx| {
+            let Some(mut current) = tx.incident(incident_id)? else {
+                return Ok(());
+            };
+            current.messages.retain(|m| m.channel != posted.channel);
+            current.messages.push(posted.clone());
+            tx.put_incident(&current)?;
+            tx.audit(
+                AuditEntry::system("message_posted")
+                    .connector(Some(&current.connector_id))
+                    .incident(&current.id)
+                    .detail(serde_json::json!({ "channel": posted.channel, "ts": posted.ts })),
+            )?;
+            Ok(())
+        })?;
+        tracing::info!(incident = %incident_id, channel = %posted.channel, ts = %posted.ts, "alert posted");
+    }
+    state
+        .store
+        .transact(state.now(), |tx| tx.complete_job(job))?;
     Ok(Outcome::Done)
 }
 
@@ -84,13 +84,13 @@ pub async fn update_alert(
             "incident {incident_id} is missing"
         )));
     };
-    let Some(at) = incident.message.clone() else {
+    if incident.messages.is_empty() {
         // Not posted yet: the pending post renders the current state anyway.
         state
             .store
             .transact(state.now(), |tx| tx.complete_job(job))?;
         return Ok(Outcome::Done);
-    };
+    }
     let proposal = match &incident.proposal_id {
         Some(id) => state.store.proposal(id)?,
         None => None,
@@ -101,20 +101,25 @@ pub async fn update_alert(
         &state.settings.fivetran_dashboard_url,
         state.now(),
     );
-    if let Err(e) = state.slack.update_message(&at, content).await {
-        return Ok(on_slack_error(job, e));
+    // chat.update is idempotent, so a retry after a partial failure re-sends all of them.
+    for at in &incident.messages {
+        if let Err(e) = state.slack.update_message(at, content.clone()).await {
+            return Ok(on_slack_error(job, e));
+        }
     }
     state.store.transact(state.now(), |tx| {
-        tx.audit(
-            AuditEntry::system("message_updated")
-                .connector(Some(&incident.connector_id))
-                .incident(&incident.id)
-                .detail(serde_json::json!({
-                    "channel": at.channel,
-                    "ts": at.ts,
-                    "proposal_state": proposal.as_ref().map(|p| p.state),
-                })),
-        )?;
+        for at in &incident.messages {
+            tx.audit(
+                AuditEntry::system("message_updated")
+                    .connector(Some(&incident.connector_id))
+                    .incident(&incident.id)
+                    .detail(serde_json::json!({
+                        "channel": at.channel,
+                        "ts": at.ts,
+                        "proposal_state": proposal.as_ref().map(|p| p.state),
+                    })),
+            )?;
+        }
         tx.complete_job(job)?;
         Ok(())
     })?;

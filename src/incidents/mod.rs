@@ -25,12 +25,31 @@ pub struct Incident {
     pub classification: Classification,
     pub summary: Summary,
     pub proposal_id: Option<String>,
-    /// Where the alert was posted; `None` until `chat.postMessage` succeeded.
-    pub message: Option<SlackRef>,
-    pub channel: String,
+    /// Channels the alert goes to (routing decided when the incident opened).
+    pub channels: Vec<String>,
+    /// Where the alert was posted so far: at most one message per channel.
+    pub messages: Vec<SlackRef>,
+}
+
+impl Incident {
+    /// The alert message a click came from, if it is one of ours.
+    pub fn message_at(&self, channel: Option<&str>, ts: &str) -> Option<&SlackRef> {
+        self.messages
+            .iter()
+            .find(|m| m.ts == ts && channel.is_none_or(|c| c == m.channel))
+    }
+
+    pub fn unposted_channels(&self) -> Vec<String> {
+        self.channels
+            .iter()
+            .filter(|c| !self.messages.iter().any(|m| &m.channel == *c))
+            .cloned()
+            .collect()
+    }
 }
 
 pub fn incident_id_for_event(event_id: u64) -> String {
     format!("inc_{event_id}")
 }
 pub mod open;
+pub mod routing;

@@ -123,9 +123,12 @@ pub async fn diagnose(state: &SharedState, job: &Job, event_id: u64) -> anyhow::
         classification: classification.clone(),
         summary,
         proposal_id: proposal.as_ref().map(|p| p.id.clone()),
-        message: None,
-        channel: state.settings.slack_default_channel.clone(),
+        channels: Vec::new(),
+        messages: Vec::new(),
     };
+    let mut incident = incident;
+    incident.channels =
+        super::routing::channels_for(state, &incident.connector_id, incident.group_id.as_deref());
 
     state.store.transact(now, |tx| {
         if tx.incident(&incident.id)?.is_some() {

@@ -63,22 +63,25 @@ pub fn handle_click(state: &SharedState, click: &Click) -> Result<Decided, Store
         let incident = tx.incident(&p.incident_id)?;
         // The button must come from the message that shows this proposal: a value copied
         // into another message must not act on a different connector.
-        if let (Some(msg), Some(inc)) = (
-            &click.message_ts,
-            incident.as_ref().and_then(|i| i.message.as_ref()),
-        ) {
-            let channel_ok = click.channel_id.as_deref().is_none_or(|c| c == inc.channel);
-            if *msg != inc.ts || !channel_ok {
+        if let Some(inc) = incident.as_ref().filter(|i| !i.messages.is_empty()) {
+            let ours = click
+                .message_ts
+                .as_deref()
+                .is_some_and(|ts| inc.message_at(click.channel_id.as_deref(), ts).is_some());
+            if !ours {
                 return refuse(
                     "This button does not belong to the alert it was clicked on; nothing was done."
                         .into(),
                     "decision_refused",
-                    serde_json::json!({ "clicked_ts": msg, "alert_ts": inc.ts }),
+                    serde_json::json!({ "clicked_ts": click.message_ts, "alerts": inc.messages }),
                     None,
                 );
             }
         }
-        let channel = incident.as_ref().map(|i| i.channel.clone());
+        let channel = click
+            .channel_id
+            .clone()
+            .or_else(|| incident.as_ref().and_then(|i| i.channels.first().cloned()));
         if let Err(denial) = &authorized {
             let entry = AuditEntry::by("decision_denied", &click.user_id)
                 .connector(Some(&p.connector_id))
