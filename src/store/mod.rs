@@ -50,6 +50,7 @@ pub struct Store {
     incidents: sled::Tree,
     audit: sled::Tree,
     meta: sled::Tree,
+    subscriptions: sled::Tree,
 }
 
 /// The view of the store inside one transaction.
@@ -61,6 +62,7 @@ pub struct Tx<'a> {
     incidents: &'a TransactionalTree,
     audit: &'a TransactionalTree,
     meta: &'a TransactionalTree,
+    subscriptions: &'a TransactionalTree,
     pub now: DateTime<Utc>,
 }
 
@@ -166,6 +168,11 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Raw access for the typed helpers in `store::subscriptions`.
+    pub fn subscriptions_tree(&self) -> &TransactionalTree {
+        self.subscriptions
+    }
+
     pub fn audit(&self, entry: AuditEntry) -> TxResult<u64> {
         let seq = match self.meta.get(META_AUDIT_SEQ)? {
             Some(v) => v.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0),
@@ -199,8 +206,14 @@ impl Store {
             incidents: db.open_tree("incidents")?,
             audit: db.open_tree("audit")?,
             meta: db.open_tree("meta")?,
+            subscriptions: db.open_tree("subscriptions")?,
             db,
         })
+    }
+
+    /// Raw access for the typed helpers in `store::subscriptions`.
+    pub fn subscriptions_tree(&self) -> &sled::Tree {
+        &self.subscriptions
     }
 
     /// Runs `f` as one atomic, isolated transaction over every tree. `f` may run more than
@@ -218,9 +231,10 @@ impl Store {
             &self.incidents,
             &self.audit,
             &self.meta,
+            &self.subscriptions,
         );
         let out = trees.transaction(
-            |(events, event_keys, jobs, proposals, incidents, audit, meta)| {
+            |(events, event_keys, jobs, proposals, incidents, audit, meta, subscriptions)| {
                 let tx = Tx {
                     events,
                     event_keys,
@@ -229,6 +243,7 @@ impl Store {
                     incidents,
                     audit,
                     meta,
+                    subscriptions,
                     now,
                 };
                 f(&tx)
