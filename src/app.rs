@@ -19,6 +19,8 @@ pub struct AppState {
     pub slack: SlackWebClient,
     pub policy: Policy,
     pub redactor: Redactor,
+    /// Present when `[llm]` is configured.
+    pub llm: Option<crate::diagnosis::llm::LlmClient>,
     /// Woken whenever a job is enqueued, so the worker does not wait for its next tick.
     pub jobs_ready: Notify,
 }
@@ -55,11 +57,16 @@ impl AppState {
             settings.slack_timeout,
         )?;
         let policy = Policy::new(settings.approvers.clone(), settings.proposal_ttl);
-        let redactor = Redactor::new(secrets.all().iter().map(|s| s.expose()));
+        let redactor = Redactor::new(secrets.values());
         // Compile the rule tables now rather than on the first alert (hundreds of ms).
         let _ = crate::diagnosis::classify::classify_message("warm-up", None);
         let _ = redactor.redact_strict("warm-up");
+        let llm = settings
+            .llm
+            .clone()
+            .map(|l| crate::diagnosis::llm::LlmClient::new(l, secrets.llm_api_key.as_ref()));
         Ok(Arc::new(AppState {
+            llm,
             settings,
             secrets,
             store,

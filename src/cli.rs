@@ -127,7 +127,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_tracing("info");
             let config = Config::load(&cli.config, true)?;
             let settings = config.settings()?;
-            let secrets = Secrets::from_env()?;
+            let secrets = Secrets::from_env()?
+                .with_llm_key(settings.llm.as_ref(), |v| std::env::var(v).ok())?;
             runtime()?.block_on(async move {
                 let state = AppState::new(settings.clone(), secrets, None)?;
                 let listener = tokio::net::TcpListener::bind(settings.listen)

@@ -41,6 +41,58 @@ pub struct Config {
     pub fivetran: FivetranConfig,
     pub slack: SlackConfig,
     pub policy: PolicyConfig,
+    /// Optional: an OpenAI-compatible endpoint for richer summaries.
+    pub llm: Option<LlmConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LlmConfig {
+    /// API base including the version path, e.g. `https://api.openai.com/v1`,
+    /// `http://localhost:11434/v1` (Ollama), `http://vllm:8000/v1`.
+    pub base_url: String,
+    pub model: String,
+    /// Environment variable holding the API key; `""` for endpoints without keys.
+    #[serde(default = "default_llm_key_env")]
+    pub api_key_env: String,
+    #[serde(default = "default_llm_timeout")]
+    pub timeout_secs: u64,
+    #[serde(default = "default_llm_max_tokens")]
+    pub max_tokens: u32,
+    /// Tokens per UTC day; past it, summaries fall back to the rules template.
+    #[serde(default = "default_llm_budget")]
+    pub daily_token_budget: u64,
+    /// How long an answer is reused for the same failure signature.
+    #[serde(default = "default_llm_cache_ttl")]
+    pub cache_ttl: String,
+}
+
+fn default_llm_key_env() -> String {
+    "OPENAI_API_KEY".into()
+}
+fn default_llm_timeout() -> u64 {
+    20
+}
+fn default_llm_max_tokens() -> u32 {
+    700
+}
+fn default_llm_budget() -> u64 {
+    200_000
+}
+fn default_llm_cache_ttl() -> String {
+    "24h".into()
+}
+
+/// Checked LLM settings.
+#[derive(Debug, Clone)]
+pub struct LlmSettings {
+    pub base_url: String,
+    pub model: String,
+    pub api_key_env: String,
+    pub timeout: Duration,
+    pub max_tokens: u32,
+    pub daily_token_budget: u64,
+    pub cache_ttl: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -151,6 +203,7 @@ pub struct Settings {
     pub slack_timeout: Duration,
     pub approvers: Vec<String>,
     pub proposal_ttl: Duration,
+    pub llm: Option<LlmSettings>,
 }
 
 /// Secrets, from the environment only.
@@ -161,6 +214,8 @@ pub struct Secrets {
     pub fivetran_webhook_secret: Secret,
     pub slack_bot_token: Secret,
     pub slack_signing_secret: Secret,
+    /// The LLM endpoint's key, when `[llm]` is configured with a key variable.
+    pub llm_api_key: Option<Secret>,
 }
 
 pub const SECRET_VARS: [&str; 5] = [
@@ -192,7 +247,38 @@ impl Secrets {
             fivetran_webhook_secret: get("FIVETRAN_WEBHOOK_SECRET")?,
             slack_bot_token: get("SLACK_BOT_TOKEN")?,
             slack_signing_secret: get("SLACK_SIGNING_SECRET")?,
+            llm_api_key: None,
         })
+    }
+
+    /// Reads the LLM key from the variable `[llm].api_key_env` names.
+    pub fn with_llm_key(
+        mut self,
+        llm: Option<&LlmSettings>,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        self.llm_api_key = match llm {
+            Some(l) if !l.api_key_env.is_empty() => match lookup(&l.api_key_env) {
+                Some(v) if !v.trim().is_empty() => Some(Secret::new(v.trim().to_string())),
+                _ => {
+                    return Err(ConfigError::Env {
+                        var: l.api_key_env.clone(),
+                        message: "is not set but [llm] is configured (set llm.api_key_env = \"\" for endpoints without keys)".into(),
+                    })
+                }
+            },
+            _ => None,
+        };
+        Ok(self)
+    }
+
+    /// Every secret value, for redaction.
+    pub fn values(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.all().iter().map(|s| s.expose()).collect();
+        if let Some(k) = &self.llm_api_key {
+            v.push(k.expose());
+        }
+        v
     }
 
     pub fn all(&self) -> [&Secret; 5] {
@@ -334,8 +420,32 @@ impl Config {
             slack_timeout,
             approvers: self.policy.approvers.clone(),
             proposal_ttl,
+            llm: self.llm.as_ref().map(check_llm).transpose()?,
         })
     }
+}
+
+fn check_llm(l: &LlmConfig) -> Result<LlmSettings, ConfigError> {
+    check_http_url("llm.base_url", &l.base_url)?;
+    if l.model.trim().is_empty() {
+        return Err(key_error("llm.model", "is required when [llm] is present"));
+    }
+    if l.timeout_secs == 0 || l.timeout_secs > 300 {
+        return Err(key_error("llm.timeout_secs", "must be between 1 and 300"));
+    }
+    if l.max_tokens < 50 || l.max_tokens > 16_000 {
+        return Err(key_error("llm.max_tokens", "must be between 50 and 16000"));
+    }
+    let cache_ttl = parse_duration(&l.cache_ttl).map_err(|m| key_error("llm.cache_ttl", m))?;
+    Ok(LlmSettings {
+        base_url: l.base_url.trim_end_matches('/').to_string(),
+        model: l.model.trim().to_string(),
+        api_key_env: l.api_key_env.trim().to_string(),
+        timeout: Duration::from_secs(l.timeout_secs),
+        max_tokens: l.max_tokens,
+        daily_token_budget: l.daily_token_budget,
+        cache_ttl,
+    })
 }
 
 pub fn is_slack_user_id(s: &str) -> bool {
@@ -531,6 +641,45 @@ approvers = ["U0APPROVER"]
             .unwrap_err()
             .to_string();
         assert!(err.contains("policy.approvers"), "{err}");
+    }
+
+    #[test]
+    fn llm_section_is_optional_and_checked() {
+        let s = load(MINIMAL, &[]).unwrap().settings().unwrap();
+        assert!(s.llm.is_none());
+        let text = format!(
+            "{MINIMAL}\n[llm]\nbase_url = \"http://localhost:11434/v1\"\nmodel = \"llama3\"\n"
+        );
+        let s = load(&text, &[]).unwrap().settings().unwrap();
+        let llm = s.llm.unwrap();
+        assert_eq!(llm.timeout, Duration::from_secs(20));
+        assert_eq!(llm.api_key_env, "OPENAI_API_KEY");
+        let bad = format!("{MINIMAL}\n[llm]\nbase_url = \"x\"\nmodel = \"m\"\n");
+        let err = load(&bad, &[]).unwrap().settings().unwrap_err().to_string();
+        assert!(err.contains("llm.base_url"), "{err}");
+        let typo =
+            format!("{MINIMAL}\n[llm]\nbase_url = \"http://x/v1\"\nmodel = \"m\"\ntimeout = 3\n");
+        assert!(load(&typo, &[])
+            .unwrap_err()
+            .to_string()
+            .contains("timeout"));
+    }
+
+    #[test]
+    fn llm_key_comes_from_the_named_variable() {
+        let text = format!("{MINIMAL}\n[llm]\nbase_url = \"http://x/v1\"\nmodel = \"m\"\napi_key_env = \"MY_KEY\"\n");
+        let s = load(&text, &[]).unwrap().settings().unwrap();
+        let base = Secrets::from_lookup(|_| Some("v".into())).unwrap();
+        let err = base
+            .clone()
+            .with_llm_key(s.llm.as_ref(), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("MY_KEY"), "{err}");
+        let ok = base
+            .with_llm_key(s.llm.as_ref(), |n| (n == "MY_KEY").then(|| "sk-x".into()))
+            .unwrap();
+        assert_eq!(ok.llm_api_key.unwrap().expose(), "sk-x");
     }
 
     #[test]

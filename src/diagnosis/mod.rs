@@ -2,6 +2,7 @@
 //! redaction of anything secret in the evidence.
 
 pub mod classify;
+pub mod llm;
 pub mod redact;
 pub mod summarize;
 

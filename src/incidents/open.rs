@@ -4,6 +4,7 @@
 use super::{incident_id_for_event, Incident};
 use crate::app::SharedState;
 use crate::diagnosis::classify::{classify, Classification, SuggestedAction};
+use crate::diagnosis::llm::{LlmOutcome, PromptInput};
 use crate::diagnosis::summarize::{template, SummaryInput};
 use crate::fivetran::api::is_valid_connection_id;
 use crate::fivetran::model::Connection;
@@ -37,6 +38,39 @@ pub fn choose_action(c: &Classification, details: Option<&Connection>) -> Option
     };
     action.validate().ok()?;
     Some(action)
+}
+
+/// Merges the model's contribution into the rules summary. Facts (evidence from Fivetran) and
+/// the proposal stay; the model rewrites the cause and may add suggestions that passed the
+/// guardrails.
+pub fn apply_llm(summary: &mut crate::diagnosis::summarize::Summary, outcome: LlmOutcome) {
+    match outcome {
+        LlmOutcome::Used(e) => {
+            summary.cause = e.root_cause;
+            summary
+                .evidence
+                .extend(e.evidence.into_iter().map(|x| format!("model: {x}")));
+            if !e.suggestions.is_empty() {
+                let list: Vec<String> = e
+                    .suggestions
+                    .iter()
+                    .map(|(a, why)| format!("{} ({why})", a.name()))
+                    .collect();
+                summary
+                    .next_step
+                    .push_str(&format!(" The model also suggests: {}.", list.join("; ")));
+            }
+            summary.source = if e.cached {
+                format!("model · {} · cached", e.model)
+            } else {
+                format!("model · {} · {} tokens", e.model, e.tokens)
+            };
+        }
+        LlmOutcome::Fallback(why) => {
+            tracing::warn!(%why, "LLM summary unavailable; using the rules template");
+            summary.source = format!("rules ({why})");
+        }
+    }
 }
 
 pub async fn diagnose(state: &SharedState, job: &Job, event_id: u64) -> anyhow::Result<Outcome> {
@@ -77,7 +111,7 @@ pub async fn diagnose(state: &SharedState, job: &Job, event_id: u64) -> anyhow::
         None
     };
     let link = dashboard_link(&state.settings.fivetran_dashboard_url, &connector_id);
-    let summary = template(&SummaryInput {
+    let mut summary = template(&SummaryInput {
         event: &event,
         details: details.as_ref(),
         details_error: details_error.as_deref(),
@@ -86,6 +120,24 @@ pub async fn diagnose(state: &SharedState, job: &Job, event_id: u64) -> anyhow::
         dashboard_link: &link,
         redactor: &state.redactor,
     });
+    match &state.llm {
+        None => summary.source = "rules (no LLM configured)".into(),
+        Some(llm) => {
+            let outcome = llm
+                .enrich(
+                    &state.store,
+                    state.now(),
+                    &PromptInput {
+                        event: &event,
+                        details: details.as_ref(),
+                        classification: &classification,
+                        redactor: &state.redactor,
+                    },
+                )
+                .await;
+            apply_llm(&mut summary, outcome);
+        }
+    }
 
     let now = state.now();
     let proposal = action.map(|action| Proposal {

@@ -3,6 +3,7 @@
 //! injection. Used by `syncwarden demo` and by the tests.
 
 pub mod fivetran;
+pub mod llm;
 pub mod slack;
 
 use std::net::SocketAddr;

@@ -51,6 +51,7 @@ impl SimStack {
             slack_timeout: Duration::from_secs(5),
             approvers: approvers.iter().map(|s| s.to_string()).collect(),
             proposal_ttl: Duration::from_secs(4 * 3600),
+            llm: None,
         }
     }
 
@@ -61,6 +62,7 @@ impl SimStack {
             fivetran_webhook_secret: Secret::new(WEBHOOK_SECRET),
             slack_bot_token: Secret::new(SLACK_TOKEN),
             slack_signing_secret: Secret::new(SLACK_SIGNING_SECRET),
+            llm_api_key: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod events;
 pub mod jobs;
+pub mod llm;
 
 use crate::incidents::Incident;
 use crate::remediation::proposal::Proposal;

@@ -3,6 +3,7 @@
 
 mod approval_loop;
 mod hostile_input;
+mod llm;
 mod manifests;
 mod openapi;
 mod world;

@@ -53,6 +53,14 @@ impl World {
     }
 
     pub async fn with_approvers(approvers: &[&str]) -> Self {
+        Self::build(approvers, |_, _| {}).await
+    }
+
+    /// A world whose settings and secrets `customize` may change (e.g. to add an LLM).
+    pub async fn build(
+        approvers: &[&str],
+        customize: impl FnOnce(&mut syncwarden::config::Settings, &mut syncwarden::config::Secrets),
+    ) -> Self {
         syncwarden::app::install_crypto_provider();
         let stack = SimStack::start().await.expect("simulators start");
         stack
@@ -61,12 +69,11 @@ impl World {
                 CONNECTION, "pg_prod", "postgres",
             ));
         let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap());
-        let state = AppState::new(
-            stack.settings(approvers),
-            SimStack::secrets(),
-            Some(Arc::new(clock.clone())),
-        )
-        .expect("app state");
+        let mut settings = stack.settings(approvers);
+        let mut secrets = SimStack::secrets();
+        customize(&mut settings, &mut secrets);
+        let state =
+            AppState::new(settings, secrets, Some(Arc::new(clock.clone()))).expect("app state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let router = syncwarden::http::router(state.clone());
