@@ -29,7 +29,11 @@ pub enum Command {
     /// Run the service against Fivetran and Slack.
     Serve,
     /// Run the whole approval loop against built-in simulators, on a temporary data dir.
-    Demo,
+    Demo {
+        /// Also run an OpenAI-compatible simulator and use LLM summaries.
+        #[arg(long)]
+        llm_sim: bool,
+    },
     /// Read the audit log.
     Audit {
         #[command(subcommand)]
@@ -140,9 +144,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo => {
+        Command::Demo { llm_sim } => {
             init_tracing("warn");
-            runtime()?.block_on(crate::demo::run(&mut std::io::stdout()))?;
+            runtime()?.block_on(crate::demo::run(&mut std::io::stdout(), llm_sim))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit {

@@ -71,7 +71,7 @@ async fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> anyhow
     }
 }
 
-pub async fn run(out: &mut impl Write) -> anyhow::Result<()> {
+pub async fn run(out: &mut impl Write, llm_sim: bool) -> anyhow::Result<()> {
     app::install_crypto_provider();
     let stack = SimStack::start().await?;
     stack
@@ -81,8 +81,26 @@ pub async fn run(out: &mut impl Write) -> anyhow::Result<()> {
             "pg_prod",
             "postgres",
         ));
-    let settings = stack.settings(&[APPROVER]);
-    let state = AppState::new(settings, SimStack::secrets(), None)?;
+    let mut settings = stack.settings(&[APPROVER]);
+    let mut secrets = SimStack::secrets();
+    let llm_addr = if llm_sim {
+        let sim = crate::sim::llm::LlmSim::new("sk-demo-llm-key-000000000000");
+        let addr = crate::sim::spawn(sim.router()).await?;
+        settings.llm = Some(crate::config::LlmSettings {
+            base_url: format!("http://{addr}/v1"),
+            model: "sim-model".into(),
+            api_key_env: "OPENAI_API_KEY".into(),
+            timeout: Duration::from_secs(5),
+            max_tokens: 700,
+            daily_token_budget: 200_000,
+            cache_ttl: Duration::from_secs(3600),
+        });
+        secrets.llm_api_key = Some(crate::secret::Secret::new("sk-demo-llm-key-000000000000"));
+        Some(addr)
+    } else {
+        None
+    };
+    let state = AppState::new(settings, secrets, None)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -96,6 +114,9 @@ pub async fn run(out: &mut impl Write) -> anyhow::Result<()> {
         "syncwarden demo: server {base}, Fivetran simulator http://{}, Slack simulator http://{}",
         stack.fivetran_addr, stack.slack_addr
     )?;
+    if let Some(addr) = llm_addr {
+        writeln!(out, "LLM simulator (OpenAI-compatible): http://{addr}/v1")?;
+    }
     writeln!(
         out,
         "data dir (temporary): {}\n",
