@@ -5,11 +5,13 @@
 pub mod app;
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod diagnosis;
 pub mod duration;
 pub mod fivetran;
+pub mod health;
 pub mod http;
 pub mod incidents;
 pub mod ingest;

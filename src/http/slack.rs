@@ -3,9 +3,11 @@
 
 use super::json_error;
 use crate::app::SharedState;
+use crate::commands;
 use crate::remediation::decide::{handle_click, Decided};
 use crate::slack::command;
 use crate::slack::interaction::{self, Interaction};
+use crate::slack::replies;
 use crate::slack::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -73,11 +75,51 @@ pub async fn commands(
     if let Err(r) = verify(&state, &headers, &body) {
         return *r;
     }
-    match command::parse(&body) {
-        Ok(cmd) => {
-            tracing::info!(user = %cmd.user_id, command = %cmd.command, "slash command");
-            Json(command::ephemeral_reply(&command::help_text(&cmd.command))).into_response()
+    let form = match command::parse(&body) {
+        Ok(f) => f,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
+    };
+    let parsed = command::parse_text(&form.text);
+    tracing::info!(
+        user = %form.user_id,
+        channel = %form.channel_id,
+        subcommand = form.text.split_whitespace().next().unwrap_or("help").chars().take(32).collect::<String>(),
+        ok = parsed.is_ok(),
+        "slash command"
+    );
+    let cmd = match parsed {
+        Ok(c) => c,
+        Err(e) => return Json(replies::usage_error(&form.command, &e)).into_response(),
+    };
+    let ctx = commands::Context {
+        user: form.user_id.clone(),
+        channel: form.channel_id.clone(),
+        command: form.command.clone(),
+        text: form.text.clone(),
+    };
+    // First from the store alone; only what needs Fivetran goes to the background, so the
+    // answer here never waits on Fivetran.
+    match commands::execute(&state, &ctx, &cmd, commands::Mode::CacheOnly).await {
+        Ok(reply) => Json(reply).into_response(),
+        Err(commands::NeedsFivetran(what)) => {
+            if !commands::response_url_allowed(&state.settings.slack_api_base, &form.response_url) {
+                tracing::warn!("slash command without a usable response_url");
+                return Json(replies::failure(
+                    "This needs Fivetran, but Slack gave no usable response URL to answer on.",
+                ))
+                .into_response();
+            }
+            let bg = state.clone();
+            tokio::spawn(async move {
+                let reply = match commands::execute(&bg, &ctx, &cmd, commands::Mode::Fetch).await {
+                    Ok(r) => r,
+                    Err(commands::NeedsFivetran(_)) => {
+                        replies::failure("Fivetran could not be asked; try again.")
+                    }
+                };
+                commands::post_response(&bg, &form.response_url, &reply).await;
+            });
+            Json(replies::working(&what)).into_response()
         }
-        Err(e) => json_error(StatusCode::BAD_REQUEST, &e),
     }
 }

@@ -52,4 +52,5 @@ pub fn incident_id_for_event(event_id: u64) -> String {
     format!("inc_{event_id}")
 }
 pub mod open;
+pub mod requested;
 pub mod routing;

@@ -30,6 +30,8 @@ struct Inner {
     requests: Vec<RecordedRequest>,
     faults: Vec<Fault>,
     rate_limit_remaining: u64,
+    /// Largest page `GET /v1/connections` returns whatever `limit` asks for (as a server may).
+    page_cap: Option<usize>,
 }
 
 #[derive(Clone)]
@@ -96,6 +98,19 @@ impl FivetranSim {
             "setup_tests": [],
             "config": {}
         })
+    }
+
+    /// Makes `GET /v1/connections` return at most `n` items per page, so clients must follow
+    /// `next_cursor`.
+    pub fn set_page_cap(&self, n: usize) {
+        self.lock().page_cap = Some(n.max(1));
+    }
+
+    /// The body `GET /v1/connections` would answer with now (first page), e.g. to hand to a
+    /// slow [`Fault`].
+    pub fn list_body(&self) -> Value {
+        let inner = self.lock();
+        list(&inner.connections, None, inner.page_cap).1
     }
 
     pub fn connection(&self, id: &str) -> Option<Value> {
@@ -247,7 +262,7 @@ fn route(
         if method != Method::GET {
             return not_found();
         }
-        return list(&inner.connections, query);
+        return list(&inner.connections, query, inner.page_cap);
     }
     let id = parts[0].to_string();
     let Some(conn) = inner.connections.get_mut(&id) else {
@@ -362,7 +377,11 @@ fn route(
     }
 }
 
-fn list(connections: &BTreeMap<String, Value>, query: Option<&str>) -> (StatusCode, Value) {
+fn list(
+    connections: &BTreeMap<String, Value>,
+    query: Option<&str>,
+    page_cap: Option<usize>,
+) -> (StatusCode, Value) {
     let params: BTreeMap<String, String> = query
         .and_then(|q| serde_urlencoded::from_str(q).ok())
         .unwrap_or_default();
@@ -378,6 +397,7 @@ fn list(connections: &BTreeMap<String, Value>, query: Option<&str>) -> (StatusCo
             None,
         );
     }
+    let limit = limit.min(page_cap.unwrap_or(limit));
     let start = params.get("cursor").cloned().unwrap_or_default();
     let mut items: Vec<Value> = connections
         .range(start..)

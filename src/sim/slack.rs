@@ -61,7 +61,12 @@ struct Inner {
 pub struct SlackSim {
     inner: Arc<Mutex<Inner>>,
     token: String,
+    /// Woken on every recorded call, so tests can wait for background answers without sleeping.
+    changed: Arc<tokio::sync::Notify>,
 }
+
+/// The `method` recorded for a POST to a slash command's or interaction's `response_url`.
+pub const RESPONSE_URL: &str = "response_url";
 
 pub const BOT_USER: &str = "U0SYNCBOT1";
 pub const BOT_ID: &str = "B0BOTID001";
@@ -74,6 +79,7 @@ impl SlackSim {
                 ..Inner::default()
             })),
             token: token.into(),
+            changed: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -84,7 +90,36 @@ impl SlackSim {
     pub fn router(&self) -> axum::Router {
         axum::Router::new()
             .route("/api/{method}", axum::routing::post(handle))
+            .route("/commands/{*rest}", axum::routing::post(response_url))
+            .route("/actions/{*rest}", axum::routing::post(response_url))
+            .layer(axum::middleware::map_response_with_state(
+                self.clone(),
+                |State(sim): State<SlackSim>, resp: Response| async move {
+                    sim.changed.notify_waiters();
+                    resp
+                },
+            ))
             .with_state(self.clone())
+    }
+
+    /// A `response_url` for a command from `channel`, served by this simulator at `addr`.
+    pub fn response_url_for(addr: std::net::SocketAddr, channel: &str) -> String {
+        format!("http://{addr}/commands/T0TEAM0001/{channel}/AbCdEfGhIjKlMnOp")
+    }
+
+    /// Waits until at least `n` calls were recorded in total, or `timeout` passes. Returns
+    /// whether they were.
+    pub async fn wait_for_calls(&self, n: usize, timeout: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.changed.notified();
+            if self.lock().calls.len() >= n {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return self.lock().calls.len() >= n;
+            }
+        }
     }
 
     pub fn inject(&self, fault: Fault) {
@@ -267,6 +302,54 @@ async fn handle(
         ok,
     });
     slack_json(StatusCode::OK, answer)
+}
+
+/// A POST to a `response_url` (slash command or interaction answer): recorded as a call with
+/// method [`RESPONSE_URL`] and the JSON body; Slack answers `ok`.
+async fn response_url(State(sim): State<SlackSim>, headers: HeaderMap, body: Bytes) -> Response {
+    let parsed = parse_body(&headers, &body);
+    let ok = parsed.as_ref().is_some_and(|v| v.is_object());
+    sim.lock().calls.push(SlackCall {
+        method: RESPONSE_URL.into(),
+        body: parsed.unwrap_or(Value::Null),
+        ts: None,
+        ok,
+    });
+    if ok {
+        (StatusCode::OK, "ok").into_response()
+    } else {
+        (StatusCode::BAD_REQUEST, "invalid_payload").into_response()
+    }
+}
+
+/// A slash-command form as Slack posts it (see `tests/data/slack/signed_slash_command.body`).
+pub fn command_body(
+    command: &str,
+    text: &str,
+    user_id: &str,
+    channel_id: &str,
+    response_url: &str,
+) -> Vec<u8> {
+    serde_urlencoded::to_string([
+        ("token", "ignored-verification-token"),
+        ("team_id", "T0TEAM0001"),
+        ("team_domain", "acme-data"),
+        ("channel_id", channel_id),
+        ("channel_name", "data-alerts"),
+        ("user_id", user_id),
+        ("user_name", &user_id.to_lowercase()),
+        ("command", command),
+        ("text", text),
+        ("api_app_id", "A0APPID001"),
+        ("is_enterprise_install", "false"),
+        ("response_url", response_url),
+        (
+            "trigger_id",
+            "8210000000003.7000000000001.abcdef0123456789abcdef0123456789",
+        ),
+    ])
+    .unwrap_or_default()
+    .into_bytes()
 }
 
 /// Headers Slack would send with `body` at time `timestamp`.

@@ -5,4 +5,5 @@ pub mod blocks;
 pub mod client;
 pub mod command;
 pub mod interaction;
+pub mod replies;
 pub mod signature;

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod events;
 pub mod jobs;
 pub mod llm;
+pub mod subscriptions;
 
 use crate::incidents::Incident;
 use crate::remediation::proposal::Proposal;

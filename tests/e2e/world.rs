@@ -9,7 +9,7 @@ use syncwarden::app::{AppState, SharedState};
 use syncwarden::clock::ManualClock;
 use syncwarden::fivetran::webhook;
 use syncwarden::sim::fivetran::{FivetranSim, RecordedRequest};
-use syncwarden::sim::slack::{click_body, signed_headers, SlackCall};
+use syncwarden::sim::slack::{click_body, command_body, signed_headers, SlackCall, SlackSim};
 use syncwarden::sim::stack::{SimStack, APPROVER, CHANNEL, SLACK_SIGNING_SECRET, WEBHOOK_SECRET};
 use syncwarden::slack::blocks::limit_violations;
 use syncwarden::store::audit::AuditRecord;
@@ -135,6 +135,47 @@ impl World {
         self.post("/slack/interactions", &headers, body).await.0
     }
 
+    /// Clicks a button on a posted message in whatever channel it was posted to.
+    pub async fn click_in_channel(&self, msg: &SlackCall, action_id: &str, user: &str) -> u16 {
+        let value = msg
+            .button_value(action_id)
+            .unwrap_or_else(|| panic!("message has no {action_id} button"));
+        let ts = msg.ts.clone().expect("posted message has a ts");
+        let channel = msg.channel().expect("posted message has a channel");
+        let body = click_body(user, action_id, &value, channel, &ts);
+        let headers = signed_headers(SLACK_SIGNING_SECRET, self.clock_ts(), &body);
+        self.post("/slack/interactions", &headers, body).await.0
+    }
+
+    /// Runs a slash command (`"/fivetran health"`) as `user` in `channel`, signed as Slack
+    /// signs it, with a `response_url` served by the Slack simulator. Returns the HTTP status
+    /// and the immediate answer (JSON, or the raw text as a JSON string).
+    pub async fn slash(&self, line: &str, user: &str, channel: &str) -> (u16, serde_json::Value) {
+        let (command, text) = line.trim().split_once(' ').unwrap_or((line.trim(), ""));
+        let url = SlackSim::response_url_for(self.stack.slack_addr, channel);
+        let body = command_body(command, text.trim(), user, channel, &url);
+        let headers = signed_headers(SLACK_SIGNING_SECRET, self.clock_ts(), &body);
+        let (status, raw) = self.post("/slack/commands", &headers, body).await;
+        let json = serde_json::from_str(&raw).unwrap_or(serde_json::Value::String(raw));
+        (status, json)
+    }
+
+    /// Waits (bounded, no fixed sleep) until Slack has received `n` calls the test has not
+    /// looked at yet, then returns every unseen call.
+    pub async fn await_slack(&mut self, n: usize) -> Vec<SlackCall> {
+        let arrived = self
+            .stack
+            .slack
+            .wait_for_calls(self.slack_seen + n, std::time::Duration::from_secs(20))
+            .await;
+        assert!(
+            arrived,
+            "Slack did not receive {n} more call(s): {:?}",
+            self.slack()
+        );
+        self.slack()
+    }
+
     pub fn clock_ts(&self) -> i64 {
         use syncwarden::clock::Clock;
         self.clock.now().timestamp()
@@ -192,7 +233,10 @@ impl Drop for World {
         let slack = self.stack.slack.calls();
         let fivetran = self.stack.fivetran.requests();
         for call in &slack {
-            if matches!(call.method.as_str(), "chat.postMessage" | "chat.update") {
+            if matches!(
+                call.method.as_str(),
+                "chat.postMessage" | "chat.update" | syncwarden::sim::slack::RESPONSE_URL
+            ) {
                 let v = limit_violations(&call.body);
                 assert!(v.is_empty(), "Block Kit limits broken: {v:?}");
             }

@@ -1,0 +1,353 @@
+//! `/fivetran` slash commands end to end: signed requests to `/slack/commands`, answers on the
+//! simulator's `response_url`, subscriptions routing real alerts, proposals through the
+//! Approve flow.
+
+use crate::world::{transient_failure, World, CONNECTION};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use syncwarden::sim::fivetran::FivetranSim;
+use syncwarden::sim::slack::{SlackCall, RESPONSE_URL};
+use syncwarden::sim::stack::{APPROVER, CHANNEL};
+use syncwarden::sim::Fault;
+
+const TEAM: &str = "C0TEAM0001";
+const OPS: &str = "C0OPS00001";
+const ALICE: &str = "U0ALICE001";
+
+fn text_of(v: &Value) -> String {
+    format!("{} {}", v["text"].as_str().unwrap_or(""), v["blocks"])
+}
+
+/// The one command answer that arrived on the response URL.
+fn answer(calls: &[SlackCall]) -> Value {
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].method, RESPONSE_URL);
+    calls[0].body.clone()
+}
+
+fn healthy(id: &str, name: &str) -> Value {
+    let mut c = FivetranSim::connection_template(id, name, "postgres");
+    c["succeeded_at"] = json!("2026-11-25T09:30:00.000000Z");
+    c["failed_at"] = json!("2026-11-01T09:30:00.000000Z");
+    c["status"]["update_state"] = json!("on_schedule");
+    c
+}
+
+/// Delivers a failure webhook and runs the jobs; returns the posted alerts.
+async fn deliver_failure(t: &mut World, sync_id: &str) -> Vec<SlackCall> {
+    let (status, _) = t.fivetran_webhook(&transient_failure(sync_id)).await;
+    assert_eq!(status, 200);
+    t.run_jobs().await;
+    let details = t.fivetran();
+    assert!(details.iter().all(|r| r.method == "GET"), "{details:?}");
+    let posted = t.slack();
+    assert!(
+        posted.iter().all(|c| c.method == "chat.postMessage"),
+        "{posted:?}"
+    );
+    posted
+}
+
+#[tokio::test]
+async fn subscribe_routes_alerts_to_that_channel_and_unsubscribe_restores_the_default() {
+    let mut t = World::new().await;
+    t.stack
+        .fivetran
+        .add_connection(healthy(CONNECTION, "pg_prod"));
+
+    // Cold directory: acknowledged at once, answered on the response URL.
+    let (status, ack) = t
+        .slash(
+            "/fivetran subscribe pg_prod <#C0TEAM0001|data-team>",
+            ALICE,
+            CHANNEL,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(ack["response_type"], "ephemeral");
+    assert!(text_of(&ack).contains("Looking up `pg_prod`"), "{ack}");
+    let reply = answer(&t.await_slack(1).await);
+    assert_eq!(reply["response_type"], "ephemeral");
+    assert_eq!(
+        reply["text"],
+        ":white_check_mark: Alerts for *pg_prod* (`speak_inexpensive`) now go to <#C0TEAM0001>."
+    );
+    let listing = t.fivetran();
+    assert_eq!(listing.len(), 1, "{listing:?}");
+    assert_eq!(listing[0].path, "/v1/connections");
+    assert_eq!(listing[0].query.as_deref(), Some("limit=1000"));
+
+    let added = t
+        .audit()
+        .into_iter()
+        .find(|r| r.entry.kind == "subscription_added")
+        .expect("subscription audited");
+    assert_eq!(added.entry.actor, ALICE);
+    assert_eq!(added.entry.connector_id.as_deref(), Some(CONNECTION));
+    assert_eq!(added.entry.detail["channel"], TEAM);
+
+    // The alert goes to the team's channel and not to the default one.
+    let posted = deliver_failure(&mut t, "s1").await;
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert_eq!(posted[0].channel(), Some(TEAM));
+
+    // Listing the routes needs no Fivetran.
+    let (_, list) = t.slash("/fivetran subscriptions", ALICE, CHANNEL).await;
+    let listed = text_of(&list);
+    assert!(listed.contains("<#C0TEAM0001> ← *pg_prod*"), "{listed}");
+    assert!(listed.contains("added by <@U0ALICE001>"), "{listed}");
+
+    // The directory is now cached: unsubscribing by name answers in the HTTP response.
+    let (status, reply) = t
+        .slash(
+            "/fivetran unsubscribe pg_prod <#C0TEAM0001>",
+            ALICE,
+            CHANNEL,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let said = text_of(&reply);
+    assert!(said.contains("no longer go to <#C0TEAM0001>"), "{said}");
+    assert!(
+        said.contains("go to the default channel <#C0ALERTS01>"),
+        "{said}"
+    );
+    assert!(t.fivetran().is_empty());
+    let removed = t
+        .audit()
+        .into_iter()
+        .find(|r| r.entry.kind == "subscription_removed")
+        .expect("unsubscription audited");
+    assert_eq!(removed.entry.actor, ALICE);
+
+    let posted = deliver_failure(&mut t, "s2").await;
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert_eq!(posted[0].channel(), Some(CHANNEL));
+
+    // The audit subcommand shows both, readable, without asking Fivetran.
+    let (_, audit) = t
+        .slash("/fivetran audit speak_inexpensive 50", ALICE, CHANNEL)
+        .await;
+    let shown = text_of(&audit);
+    assert!(
+        shown.contains("*subscription_added* by <@U0ALICE001>"),
+        "{shown}"
+    );
+    assert!(shown.contains("*subscription_removed*"), "{shown}");
+    assert!(shown.contains("Hash chain verified"), "{shown}");
+    assert!(t.slack().is_empty());
+}
+
+#[tokio::test]
+async fn group_and_all_subscriptions_post_once_per_channel() {
+    let mut t = World::new().await;
+    for line in [
+        "/fivetran subscribe group:projected_sickle <#C0TEAM0001|data-team>",
+        "/fivetran subscribe all <#C0TEAM0001|data-team>",
+        "/fivetran subscribe all",
+    ] {
+        let (status, reply) = t.slash(line, ALICE, OPS).await;
+        assert_eq!(status, 200);
+        assert!(text_of(&reply).contains("now go to"), "{reply}");
+    }
+    // Subscribing twice changes nothing and says so.
+    let (_, again) = t.slash("/fivetran subscribe all", ALICE, OPS).await;
+    assert!(
+        text_of(&again).contains("already go to <#C0OPS00001>"),
+        "{again}"
+    );
+    assert!(t.fivetran().is_empty(), "group and all need no lookup");
+
+    let posted = deliver_failure(&mut t, "s1").await;
+    let mut channels: Vec<&str> = posted.iter().filter_map(|c| c.channel()).collect();
+    channels.sort();
+    assert_eq!(channels, vec![OPS, TEAM]);
+    let incident = &t.state.store.incidents().unwrap()[0];
+    assert_eq!(incident.messages.len(), 2);
+}
+
+#[tokio::test]
+async fn health_over_sixty_connectors_and_several_pages_ranks_the_failing_one_first() {
+    let mut t = World::new().await;
+    t.stack.fivetran.set_page_cap(25);
+    t.stack
+        .fivetran
+        .add_connection(healthy(CONNECTION, "pg_prod"));
+    for i in 0..58 {
+        t.stack
+            .fivetran
+            .add_connection(healthy(&format!("conn_{i:02}"), &format!("schema_{i:02}")));
+    }
+    let mut failing = healthy("mid_failing", "billing_mysql");
+    failing["failed_at"] = json!("2026-11-25T09:50:00.000000Z");
+    failing["status"]["setup_state"] = json!("broken");
+    failing["status"]["tasks"] =
+        json!([{"code": "reconnect", "message": "Reconnect: the password changed"}]);
+    t.stack.fivetran.add_connection(failing);
+
+    let (status, ack) = t.slash("/fivetran health", ALICE, CHANNEL).await;
+    assert_eq!(status, 200);
+    assert!(text_of(&ack).contains("Asking Fivetran"), "{ack}");
+    let reply = answer(&t.await_slack(1).await);
+    assert_eq!(reply["response_type"], "ephemeral");
+    let blocks = reply["blocks"].as_array().unwrap();
+    let first_row = blocks[2]["text"]["text"].as_str().unwrap();
+    assert!(
+        first_row.starts_with(":red_circle: *billing_mysql* (`mid_failing`)"),
+        "{first_row}"
+    );
+    assert!(first_row.contains("setup broken"), "{first_row}");
+    assert!(first_row.contains("1 task(s)"), "{first_row}");
+    assert!(
+        text_of(&reply).contains("60 connector(s): 1 failing · 0 warning · 0 paused · 59 healthy"),
+        "{reply}"
+    );
+    assert!(text_of(&reply).contains("…and 45 more"), "{reply}");
+    assert!(blocks.len() <= 50);
+
+    let pages = t.fivetran();
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    assert!(pages.iter().all(|r| r.path == "/v1/connections"));
+    assert!(pages[1].query.as_deref().unwrap().contains("cursor="));
+    assert!(pages[2].query.as_deref().unwrap().contains("cursor="));
+}
+
+#[tokio::test]
+async fn pause_by_name_is_a_proposal_that_approved_sends_exactly_one_patch() {
+    let mut t = World::new().await;
+    let (status, ack) = t.slash("/fivetran pause pg_prod", ALICE, CHANNEL).await;
+    assert_eq!(status, 200);
+    assert_eq!(ack["response_type"], "ephemeral");
+    let announced = answer(&t.await_slack(1).await);
+    assert_eq!(announced["response_type"], "in_channel");
+    assert!(
+        text_of(&announced).contains("<@U0ALICE001> asked to *pause the connector* for *pg_prod*"),
+        "{announced}"
+    );
+    let listing = t.fivetran();
+    assert_eq!(listing.len(), 1);
+    assert_eq!(listing[0].method, "GET");
+
+    // The proposal is posted in the channel with the usual buttons.
+    t.run_jobs().await;
+    let mut posted = t.slack();
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    let msg = posted.remove(0);
+    assert_eq!(msg.method, "chat.postMessage");
+    assert_eq!(msg.channel(), Some(CHANNEL));
+    let shown = msg.body["blocks"].to_string();
+    assert!(
+        shown.contains(r#"PATCH /v1/connections/speak_inexpensive {\"paused\":true}"#),
+        "{shown}"
+    );
+    assert!(shown.contains("U0ALICE001"), "{shown}");
+    let proposal_id = msg.button_value("approve").unwrap();
+    let p = t.state.store.proposal(&proposal_id).unwrap().unwrap();
+    assert_eq!(p.requested_by, ALICE);
+    assert!(t.fivetran().is_empty(), "nothing runs before approval");
+
+    assert_eq!(t.click_in_channel(&msg, "approve", APPROVER).await, 200);
+    t.run_jobs().await;
+    let calls = t.fivetran();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].method, "PATCH");
+    assert_eq!(calls[0].path, format!("/v1/connections/{CONNECTION}"));
+    assert_eq!(calls[0].body, Some(json!({"paused": true})));
+    assert_eq!(
+        t.stack.fivetran.connection(CONNECTION).unwrap()["paused"],
+        true
+    );
+    let updates = t.slack();
+    assert!(
+        updates.iter().all(|c| c.method == "chat.update"),
+        "{updates:?}"
+    );
+    assert!(updates.last().unwrap().body["blocks"]
+        .to_string()
+        .contains("Approved by <@U0APPROVER>"));
+    let created = t
+        .audit()
+        .into_iter()
+        .find(|r| r.entry.kind == "proposal_created")
+        .unwrap();
+    assert_eq!(created.entry.actor, ALICE);
+}
+
+#[tokio::test]
+async fn unknown_subcommands_and_names_get_did_you_mean() {
+    let mut t = World::new().await;
+    let (status, reply) = t.slash("/fivetran helth", ALICE, CHANNEL).await;
+    assert_eq!(status, 200);
+    assert_eq!(reply["response_type"], "ephemeral");
+    assert!(
+        text_of(&reply)
+            .contains("`helth` is not a /fivetran subcommand. Did you mean `/fivetran health`?"),
+        "{reply}"
+    );
+    let (_, reply) = t
+        .slash("/fivetran frequency pg_prod 7", ALICE, CHANNEL)
+        .await;
+    assert!(
+        text_of(&reply).contains("1, 5, 15, 30, 60, 120, 180, 360, 480, 720, 1440"),
+        "{reply}"
+    );
+    let (_, help) = t.slash("/fivetran", ALICE, CHANNEL).await;
+    assert!(text_of(&help).contains("/fivetran subscribe pg_prod #data-alerts"));
+    assert!(t.slack().is_empty() && t.fivetran().is_empty());
+
+    let (_, _ack) = t.slash("/fivetran status pg_prd", ALICE, CHANNEL).await;
+    let reply = answer(&t.await_slack(1).await);
+    assert!(
+        text_of(&reply)
+            .contains("No connector is called `pg_prd` (by id or name). Did you mean `pg_prod`"),
+        "{reply}"
+    );
+    assert_eq!(t.fivetran().len(), 1);
+}
+
+#[tokio::test]
+async fn status_shows_one_connector_in_detail() {
+    let mut t = World::new().await;
+    let _ = t.alert("s1").await;
+    let (_, _ack) = t
+        .slash("/fivetran status speak_inexpensive", ALICE, CHANNEL)
+        .await;
+    let reply = answer(&t.await_slack(1).await);
+    let shown = text_of(&reply);
+    assert!(shown.contains("*pg_prod* (`speak_inexpensive`)"), "{shown}");
+    assert!(shown.contains("every 360 min"), "{shown}");
+    assert!(shown.contains("FAILURE_WITH_TASK"), "{shown}");
+    assert!(
+        shown.contains("*Open proposals*\\n• Retry the sync — proposed"),
+        "{shown}"
+    );
+    let reqs = t.fivetran();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert_eq!(reqs[0].path, "/v1/connections");
+    assert_eq!(reqs[1].path, "/v1/connections/speak_inexpensive");
+}
+
+#[tokio::test]
+async fn the_ack_arrives_before_a_slow_fivetran_answers() {
+    let mut t = World::new().await;
+    let slow = 2_000;
+    t.stack.fivetran.inject(Fault {
+        delay_ms: slow,
+        ..Fault::status("/v1/connections", 200, t.stack.fivetran.list_body()).with_method("GET")
+    });
+    let started = Instant::now();
+    let (status, ack) = t.slash("/fivetran health", ALICE, CHANNEL).await;
+    let acked = started.elapsed();
+    assert_eq!(status, 200);
+    assert!(
+        acked < Duration::from_millis(slow / 2),
+        "ack took {acked:?}"
+    );
+    assert!(text_of(&ack).contains("Asking Fivetran"), "{ack}");
+    assert!(t.slack().is_empty(), "the answer cannot precede the ack");
+
+    let reply = answer(&t.await_slack(1).await);
+    assert!(started.elapsed() >= Duration::from_millis(slow));
+    assert!(text_of(&reply).contains("1 connector(s)"), "{reply}");
+    assert_eq!(t.fivetran().len(), 1);
+}
