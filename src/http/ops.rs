@@ -22,15 +22,25 @@ pub async fn readyz(State(state): State<SharedState>) -> Response {
 
 pub async fn metrics(State(state): State<SharedState>) -> Response {
     let jobs = state.store.jobs().map(|j| j.len()).unwrap_or(0);
+    let day = state.now().format("%Y-%m-%d").to_string();
+    let (llm_tokens, llm_calls) = state.store.llm_usage_on(&day).unwrap_or((0, 0));
     let body = format!(
         "# HELP syncwarden_events_stored Webhook events stored.\n\
          # TYPE syncwarden_events_stored gauge\n\
          syncwarden_events_stored {}\n\
          # HELP syncwarden_jobs_pending Jobs waiting in the durable queue.\n\
          # TYPE syncwarden_jobs_pending gauge\n\
-         syncwarden_jobs_pending {}\n",
+         syncwarden_jobs_pending {}\n\
+         # HELP syncwarden_llm_calls_today LLM calls made today (UTC).\n\
+         # TYPE syncwarden_llm_calls_today gauge\n\
+         syncwarden_llm_calls_today {}\n\
+         # HELP syncwarden_llm_tokens_today LLM tokens spent today (UTC).\n\
+         # TYPE syncwarden_llm_tokens_today gauge\n\
+         syncwarden_llm_tokens_today {}\n",
         state.store.event_count(),
-        jobs
+        jobs,
+        llm_calls,
+        llm_tokens
     );
     (
         [(

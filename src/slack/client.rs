@@ -7,6 +7,13 @@ use slack_morphism::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The part of a `chat.postMessage` answer syncwarden needs.
+#[derive(Debug, serde::Deserialize)]
+struct MessageAck {
+    channel: String,
+    ts: String,
+}
+
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum SlackError {
     #[error("Slack rate limit; retry after {}s", retry_after.as_secs())]
@@ -91,10 +98,18 @@ impl SlackWebClient {
         let session = self.client.open_session(&self.token);
         let req = SlackApiChatPostMessageRequest::new(channel.to_string().into(), content)
             .with_unfurl_links(false);
-        let resp = self.run(session.chat_post_message(&req)).await?;
+        // Read only `channel` and `ts`: slack-morphism's full response model also requires the
+        // echoed `message`, and a parse failure after a successful post would make us post again.
+        let resp: MessageAck = self
+            .run(
+                session
+                    .http_session_api
+                    .http_post("chat.postMessage", &req, None),
+            )
+            .await?;
         Ok(SlackRef {
-            channel: resp.channel.to_string(),
-            ts: resp.ts.to_string(),
+            channel: resp.channel,
+            ts: resp.ts,
         })
     }
 
@@ -109,7 +124,13 @@ impl SlackWebClient {
             content,
             at.ts.clone().into(),
         );
-        self.run(session.chat_update(&req)).await.map(|_| ())
+        self.run(
+            session
+                .http_session_api
+                .http_post::<_, serde::de::IgnoredAny>("chat.update", &req, None),
+        )
+        .await
+        .map(|_| ())
     }
 
     pub async fn post_ephemeral(

@@ -48,8 +48,16 @@ pub fn parse(body: &[u8]) -> Result<Interaction, InteractionError> {
     if kind != "block_actions" {
         return Ok(Interaction::Other(format!("payload type {kind:?}")));
     }
-    let event: SlackInteractionEvent =
-        serde_json::from_value(raw).map_err(|e| InteractionError::BadPayload(e.to_string()))?;
+    let event: SlackInteractionEvent = match serde_json::from_value(raw.clone()) {
+        Ok(e) => e,
+        // slack-morphism requires fields (team, api_app_id, trigger_id) that a click does not
+        // need; accept a payload that still has everything a decision needs.
+        Err(e) => {
+            return lenient_click(&raw)
+                .map(Interaction::Click)
+                .ok_or_else(|| InteractionError::BadPayload(e.to_string()))
+        }
+    };
     let SlackInteractionEvent::BlockActions(ev) = event else {
         return Ok(Interaction::Other(kind));
     };
@@ -88,6 +96,30 @@ pub fn parse(body: &[u8]) -> Result<Interaction, InteractionError> {
     }))
 }
 
+fn lenient_click(raw: &serde_json::Value) -> Option<Click> {
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    let user_id = text(raw.pointer("/user/id")?)?;
+    let actions = raw.get("actions")?.as_array()?;
+    if actions.len() > MAX_ACTIONS {
+        return None;
+    }
+    let action = actions.first()?;
+    Some(Click {
+        user_id,
+        action_id: text(action.get("action_id")?)?,
+        value: action.get("value").and_then(text).unwrap_or_default(),
+        channel_id: raw
+            .pointer("/container/channel_id")
+            .or_else(|| raw.pointer("/channel/id"))
+            .and_then(text),
+        message_ts: raw
+            .pointer("/container/message_ts")
+            .or_else(|| raw.pointer("/message/ts"))
+            .and_then(text),
+        response_url: raw.get("response_url").and_then(text),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +141,16 @@ mod tests {
         assert_eq!(c.value, "PROPOSAL_ID");
         assert_eq!(c.channel_id.as_deref(), Some("C0ALERTS01"));
         assert_eq!(c.message_ts.as_deref(), Some("1732500000.000100"));
+    }
+
+    #[test]
+    fn accepts_a_minimal_click() {
+        let json = r#"{"type":"block_actions","user":{"id":"U1"},"container":{"type":"message","message_ts":"1.2","channel_id":"C1"},"actions":[{"type":"button","action_id":"approve","value":"p_1"}]}"#;
+        let Interaction::Click(c) = parse(&form(json)).unwrap() else {
+            panic!("expected a click")
+        };
+        assert_eq!((c.user_id.as_str(), c.value.as_str()), ("U1", "p_1"));
+        assert_eq!(c.message_ts.as_deref(), Some("1.2"));
     }
 
     #[test]
