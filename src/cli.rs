@@ -57,6 +57,33 @@ pub enum Command {
         /// One message to classify.
         message: Option<String>,
     },
+    /// Print the Slack app manifest (manifests/slack-app.yaml) with your public URL filled in.
+    Manifest {
+        /// The HTTPS URL Slack reaches syncwarden at, e.g. https://syncwarden.acme.com
+        #[arg(long)]
+        url: String,
+    },
+}
+
+/// The shipped Slack app manifest, as in `manifests/slack-app.yaml`.
+pub const SLACK_MANIFEST: &str = include_str!("../manifests/slack-app.yaml");
+const MANIFEST_PLACEHOLDER: &str = "https://syncwarden.example.com";
+
+/// The Slack app manifest with the command and interactivity URLs pointing at `url`.
+pub fn slack_manifest(url: &str) -> anyhow::Result<String> {
+    let parsed =
+        url::Url::parse(url.trim()).with_context(|| format!("--url {url:?} is not a URL"))?;
+    if parsed.scheme() != "https" {
+        anyhow::bail!("--url must be https:// (Slack only calls HTTPS request URLs)");
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() || !parsed.username().is_empty() {
+        anyhow::bail!("--url must be a plain base URL without query, fragment or credentials");
+    }
+    let base = parsed.as_str().trim_end_matches('/');
+    Ok(SLACK_MANIFEST.replace(
+        &format!("url: {MANIFEST_PLACEHOLDER}"),
+        &format!("url: {base}"),
+    ))
 }
 
 #[derive(Subcommand, Debug)]
@@ -222,6 +249,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Manifest { url } => {
+            print!("{}", slack_manifest(&url)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Classify { jsonl, message } => {
             let mut out = std::io::stdout().lock();
             match (jsonl, message) {
@@ -280,4 +311,20 @@ fn classification_json(
         "confidence": c.confidence,
         "evidence": c.evidence,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_gets_the_public_url() {
+        let m = slack_manifest("https://sw.acme.com/").unwrap();
+        assert!(m.contains("url: https://sw.acme.com/slack/commands"));
+        assert!(m.contains("request_url: https://sw.acme.com/slack/interactions"));
+        assert!(!m.contains("syncwarden.example.com/slack"));
+        assert!(slack_manifest("http://sw.acme.com").is_err());
+        assert!(slack_manifest("nonsense").is_err());
+        assert!(slack_manifest("https://u:p@sw.acme.com").is_err());
+    }
 }
