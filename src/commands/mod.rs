@@ -216,7 +216,7 @@ async fn status(state: &SharedState, word: &str, mode: Mode) -> Outcome {
         .into_iter()
         .filter(|e| e.connector_id.as_deref() == Some(c.id.as_str()) && e.event.starts_with("sync"))
         .collect();
-    recent.sort_by(|a, b| b.received_at.cmp(&a.received_at));
+    recent.sort_by_key(|e| std::cmp::Reverse(e.received_at));
     let open: Vec<_> = state
         .store
         .proposals()

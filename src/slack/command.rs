@@ -789,6 +789,64 @@ mod tests {
         assert!(did_you_mean("", names, 3).is_empty());
     }
 
+    /// Every subcommand and every error, as one reviewed table.
+    #[test]
+    fn grammar_snapshot() {
+        let inputs = [
+            "",
+            "help",
+            "health",
+            "health all",
+            "health pg_prod",
+            "health group:projected_sickle",
+            "health group:",
+            "health a b",
+            "status pg_prod",
+            "status",
+            "status a b",
+            "subscribe pg_prod",
+            "subscribe pg_prod <#C0TEAM001|data-team>",
+            "subscribe pg_prod <#C0TEAM001>",
+            "subscribe pg_prod C0TEAM001",
+            "subscribe group:g1 <#G0PRIV01|private>",
+            "subscribe all",
+            "subscribe",
+            "subscribe pg_prod #data",
+            "subscribe <#C0TEAM001|x>",
+            "subscribe a C1 C2",
+            "unsubscribe pg_prod <#C0TEAM001|data-team>",
+            "unsubscribe",
+            "subscriptions",
+            "subscriptions <#C0TEAM001|t>",
+            "subscriptions nope",
+            "sync pg_prod",
+            "sync",
+            "pause pg_prod",
+            "pause a b",
+            "resume pg_prod",
+            "frequency pg_prod 360",
+            "frequency pg_prod 7",
+            "frequency pg_prod",
+            "resync pg_prod",
+            "resync pg_prod public.orders public.users",
+            "resync pg_prod orders",
+            "resync",
+            "audit",
+            "audit 5",
+            "audit pg_prod 20",
+            "audit 0",
+            "audit a b",
+            "helth",
+            "subscribtions",
+            "xyzzy",
+        ];
+        let table: String = inputs
+            .iter()
+            .map(|t| format!("{t:?}\n  => {:?}\n", parse_text(t)))
+            .collect();
+        crate::slack::replies::snapshot::assert_snapshot("command_grammar.txt", &table);
+    }
+
     #[test]
     fn never_panics_on_odd_input() {
         for t in [

@@ -88,9 +88,9 @@ pub fn help(command: &str) -> Value {
     ephemeral(
         &format!("{c}: connector health, alert routing and fixes. Try `{c} health`."),
         vec![
-            section(&format!(
-                "*syncwarden* watches your Fivetran connectors, posts failed syncs with a proposed fix, and runs it when an approver clicks *Approve*.\nConnectors can be named by id or by name."
-            )),
+            section(
+                "*syncwarden* watches your Fivetran connectors, posts failed syncs with a proposed fix, and runs it when an approver clicks *Approve*.\nConnectors can be named by id or by name.",
+            ),
             section(&lines),
             context("Fixes you request (sync, pause, resume, frequency, resync) are posted in the channel for an approver; nothing runs without a click."),
         ],
@@ -522,6 +522,32 @@ pub fn audit(records: &[AuditRecord], scope: &str, chain_ok: bool) -> Value {
     ephemeral(&format!("{} audit record(s)", records.len()), blocks)
 }
 
+/// A tiny snapshot check for tests (no extra dependency): compares text with
+/// `src/slack/snapshots/<name>`; `UPDATE_SNAPSHOTS=1 cargo test` writes them instead.
+#[cfg(test)]
+pub(crate) mod snapshot {
+    /// Panics with a diff-friendly message if `actual` differs from the stored snapshot.
+    pub fn assert_snapshot(name: &str, actual: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/slack/snapshots")
+            .join(name);
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(&path, actual).expect("write snapshot");
+            return;
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+            panic!(
+                "no snapshot {}; run with UPDATE_SNAPSHOTS=1 and review it",
+                path.display()
+            )
+        });
+        assert!(
+        expected == actual,
+        "snapshot {name} changed (UPDATE_SNAPSHOTS=1 to accept):\n--- expected\n{expected}\n--- actual\n{actual}"
+    );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -599,6 +625,136 @@ mod tests {
         let blocks = v["blocks"].as_array().unwrap();
         assert_eq!(blocks.len(), 2 + HEALTH_TOP + 1);
         assert!(v.to_string().contains("…and 25 more"));
+    }
+
+    fn at() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn snap(name: &str, v: &Value) {
+        check(v);
+        snapshot::assert_snapshot(
+            &format!("reply_{name}.json"),
+            &format!("{}\n", serde_json::to_string_pretty(v).unwrap()),
+        );
+    }
+
+    fn conn(id: &str, name: &str, setup: &str, failed: &str) -> Connection {
+        serde_json::from_value(json!({
+            "id": id, "schema": name, "service": "postgres", "group_id": "projected_sickle",
+            "paused": false, "sync_frequency": 360, "schedule_type": "auto",
+            "succeeded_at": "2026-11-25T09:00:00Z", "failed_at": failed,
+            "status": {"setup_state": setup, "sync_state": "scheduled", "update_state": "on_schedule",
+                "tasks": if setup == "broken" { json!([{"code": "reconnect", "message": "Reconnect the <source>"}]) } else { json!([]) },
+                "warnings": []}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn snapshots() {
+        snap("help", &help("/fivetran"));
+        snap(
+            "unknown_subcommand",
+            &usage_error("/fivetran", &parse_text("subscribtions").unwrap_err()),
+        );
+        snap(
+            "bad_arguments",
+            &usage_error("/fivetran", &parse_text("resync pg orders").unwrap_err()),
+        );
+        snap("working", &working("Asking Fivetran about `pg_prod`"));
+        snap(
+            "unknown_connector",
+            &unknown_connector("pg_prd", &["pg_prod".into(), "pg_stage".into()]),
+        );
+        let e = |id: &str| DirectoryEntry {
+            id: id.into(),
+            name: Some("shared".into()),
+            group_id: Some("g1".into()),
+            service: Some("mysql".into()),
+        };
+        snap(
+            "ambiguous_connector",
+            &ambiguous_connector("shared", &[e("a_1"), e("b_2")]),
+        );
+        let items = vec![
+            assess(
+                &conn("ok_1", "orders", "connected", "2026-11-01T00:00:00Z"),
+                0,
+                at(),
+            ),
+            assess(
+                &conn("bad_1", "billing", "broken", "2026-11-25T09:30:00Z"),
+                2,
+                at(),
+            ),
+        ];
+        let t = totals(&items);
+        snap("health", &health("all connectors", &rank(items), &t, at()));
+        let c = conn("bad_1", "billing", "broken", "2026-11-25T09:30:00Z");
+        let h = assess(&c, 2, at());
+        let event = StoredEvent {
+            id: 7,
+            received_at: at(),
+            dedupe_key: "k".into(),
+            event: "sync_end".into(),
+            connector_id: Some("bad_1".into()),
+            connector_name: Some("billing".into()),
+            connector_type: Some("postgres".into()),
+            sync_id: Some("s1".into()),
+            status: Some("FAILURE_WITH_TASK".into()),
+            handling: "diagnose".into(),
+            payload: Value::Null,
+        };
+        snap("status", &status(&c, &h, &[event], &[]));
+        snap(
+            "subscribed",
+            &subscribed("*billing* (`bad_1`)", "C0TEAM0001", true),
+        );
+        snap(
+            "unsubscribed",
+            &unsubscribed(
+                "*billing* (`bad_1`)",
+                "C0TEAM0001",
+                true,
+                Some("C0ALERTS01"),
+            ),
+        );
+        let sub = Subscription {
+            scope: crate::store::subscriptions::Scope::Group("g1".into()),
+            channel: "C0TEAM0001".into(),
+            label: "group `g1`".into(),
+            created_by: "U0ALICE001".into(),
+            created_at: at(),
+        };
+        snap("subscriptions", &subscriptions(&[sub], None, "C0ALERTS01"));
+        snap(
+            "proposal_requested",
+            &proposal_requested(
+                "U0ALICE001",
+                "*billing* (`bad_1`)",
+                &Action::SetSyncFrequency { minutes: 720 },
+                "p_0123",
+            ),
+        );
+        let record = AuditRecord::seal(
+            1,
+            at(),
+            crate::store::audit::AuditEntry::by("subscription_added", "U0ALICE001")
+                .connector(Some("bad_1"))
+                .detail(json!({"scope": "connector:bad_1", "channel": "C0TEAM0001"})),
+            crate::store::audit::GENESIS_HASH.into(),
+        );
+        snap("audit", &audit(&[record], "`bad_1`", true));
+        snap(
+            "fivetran_unavailable",
+            &fivetran_unavailable(
+                "check connector health",
+                "HTTP 503 ServiceUnavailable: try later",
+            ),
+        );
     }
 
     #[test]

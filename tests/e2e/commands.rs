@@ -271,6 +271,22 @@ async fn pause_by_name_is_a_proposal_that_approved_sends_exactly_one_patch() {
         .find(|r| r.entry.kind == "proposal_created")
         .unwrap();
     assert_eq!(created.entry.actor, ALICE);
+
+    // With the directory cached, the next request is answered in the HTTP response itself.
+    let (status, announced) = t.slash("/fivetran resume PG_PROD", ALICE, CHANNEL).await;
+    assert_eq!(status, 200);
+    assert_eq!(announced["response_type"], "in_channel");
+    assert!(
+        text_of(&announced).contains("asked to *resume the connector*"),
+        "{announced}"
+    );
+    assert!(t.fivetran().is_empty());
+    t.run_jobs().await;
+    let posted = t.slack();
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert!(posted[0].body["blocks"]
+        .to_string()
+        .contains(r#"PATCH /v1/connections/speak_inexpensive {\"paused\":false}"#));
 }
 
 #[tokio::test]
