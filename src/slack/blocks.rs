@@ -93,15 +93,29 @@ pub fn incident_message(
     let link = dashboard_link(dashboard_url, &incident.connector_id);
     let mut blocks: Vec<SlackBlock> = Vec::new();
 
-    let header = clip(&format!("Sync failed: {label}"), MAX_HEADER_TEXT);
+    // A fix someone asked for with `/fivetran` is not a failure: say what was asked.
+    let requested = incident.event == crate::incidents::requested::EVENT;
+    let title = match (requested, proposal) {
+        (true, Some(p)) => format!("Requested: {} — {label}", p.action.label()),
+        (true, None) => format!("Requested: {label}"),
+        (false, _) => format!("Sync failed: {label}"),
+    };
+    let header = clip(&title, MAX_HEADER_TEXT);
     blocks.push(SlackHeaderBlock::new(pt!(header.clone())).into());
 
-    blocks.push(section(format!(
-        "{} *{}* — {}",
-        category_emoji(c.category),
-        c.category.label(),
-        escape(&incident.summary.cause)
-    )));
+    blocks.push(section(if requested {
+        format!(
+            ":raising_hand: *Requested fix* — {}",
+            escape(&incident.summary.cause)
+        )
+    } else {
+        format!(
+            "{} *{}* — {}",
+            category_emoji(c.category),
+            c.category.label(),
+            escape(&incident.summary.cause)
+        )
+    }));
 
     let mut fields = vec![
         field(
@@ -109,19 +123,26 @@ pub fn incident_message(
             &format!("{} · {}", label, incident.connector_id),
         ),
         field("Event", &incident.event),
-        field(
-            "Diagnosis",
-            &format!(
-                "{} · {} · confidence {:.0}%",
-                c.category.as_str(),
-                if c.transient {
-                    "transient"
-                } else {
-                    "needs a person"
-                },
-                c.confidence * 100.0
-            ),
-        ),
+        if requested {
+            field(
+                "Requested by",
+                proposal.map(|p| p.requested_by.as_str()).unwrap_or("?"),
+            )
+        } else {
+            field(
+                "Diagnosis",
+                &format!(
+                    "{} · {} · confidence {:.0}%",
+                    c.category.as_str(),
+                    if c.transient {
+                        "transient"
+                    } else {
+                        "needs a person"
+                    },
+                    c.confidence * 100.0
+                ),
+            )
+        },
         field("Seen", &time_label(incident.opened_at)),
     ];
     if let Some(g) = &incident.group_id {
@@ -186,7 +207,12 @@ pub fn incident_message(
         .unwrap_or_default();
     let text = clip(
         &format!(
-            "Sync failed: {}{} — {}",
+            "{}: {}{} — {}",
+            if requested {
+                "Requested"
+            } else {
+                "Sync failed"
+            },
             escape(&label),
             status,
             escape(&incident.summary.cause)

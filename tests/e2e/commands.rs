@@ -241,6 +241,15 @@ async fn pause_by_name_is_a_proposal_that_approved_sends_exactly_one_patch() {
         "{shown}"
     );
     assert!(shown.contains("U0ALICE001"), "{shown}");
+    assert_eq!(
+        msg.body["blocks"][0]["text"]["text"],
+        "Requested: Pause the connector — pg_prod (postgres)"
+    );
+    assert!(
+        msg.text().starts_with("Requested: pg_prod"),
+        "{}",
+        msg.text()
+    );
     let proposal_id = msg.button_value("approve").unwrap();
     let p = t.state.store.proposal(&proposal_id).unwrap().unwrap();
     assert_eq!(p.requested_by, ALICE);
