@@ -376,3 +376,57 @@ async fn the_ack_arrives_before_a_slow_fivetran_answers() {
     assert!(text_of(&reply).contains("1 connector(s)"), "{reply}");
     assert_eq!(t.fivetran().len(), 1);
 }
+
+#[tokio::test]
+async fn fivetran_failures_are_explained_not_swallowed() {
+    let mut t = World::new().await;
+    t.stack.fivetran.inject(
+        Fault::status(
+            "/v1/connections",
+            503,
+            json!({"code": "ServiceUnavailable", "message": "try later"}),
+        )
+        .with_method("GET"),
+    );
+    let (status, _ack) = t.slash("/fivetran health", ALICE, CHANNEL).await;
+    assert_eq!(status, 200);
+    let reply = answer(&t.await_slack(1).await);
+    assert_eq!(reply["response_type"], "ephemeral");
+    assert!(
+        text_of(&reply).contains(
+            "Could not check connector health because Fivetran did not answer as expected: HTTP 503 ServiceUnavailable: try later"
+        ),
+        "{reply}"
+    );
+    assert_eq!(t.fivetran().len(), 1);
+    assert!(!text_of(&reply).contains(syncwarden::sim::stack::FIVETRAN_SECRET));
+}
+
+#[tokio::test]
+async fn hostile_command_text_gets_a_usage_message_and_changes_nothing() {
+    let mut t = World::new().await;
+    for line in [
+        "/fivetran status <!channel>",
+        "/fivetran subscribe <@U0MALLORY> <#C0TEAM0001|x>",
+        "/fivetran resync pg_prod ../../etc.passwd/x",
+        "/fivetran audit 100000000000000000000000",
+    ] {
+        let (status, reply) = t.slash(line, "U0MALLORY", CHANNEL).await;
+        assert_eq!(status, 200, "{line}");
+        assert_eq!(reply["response_type"], "ephemeral", "{line}");
+        let problems = syncwarden::slack::blocks::limit_violations(&reply);
+        assert!(problems.is_empty(), "{line}: {problems:?}");
+        assert!(!reply.to_string().contains("<!channel>"), "{line}: {reply}");
+    }
+    let long = format!("/fivetran status {}", "x".repeat(100_000));
+    let (status, reply) = t.slash(&long, "U0MALLORY", CHANNEL).await;
+    assert_eq!(status, 200);
+    assert!(
+        text_of(&reply).contains("is not a connector id or name"),
+        "{}",
+        &reply.to_string()[..200]
+    );
+    assert!(t.state.store.subscriptions().unwrap().is_empty());
+    assert!(t.state.store.proposals().unwrap().is_empty());
+    assert!(t.slack().is_empty() && t.fivetran().is_empty());
+}
