@@ -309,7 +309,27 @@ async fn subscribe(
             if let Err(e) = state.store.flush().await {
                 tracing::error!(error = %e, "flush after subscribe failed");
             }
-            replies::subscribed(&label, &channel, added)
+            // A mistyped group id would silently route nothing: say so if the last listing
+            // has no connector in it.
+            let unknown_group = match (&scope, directory::fresh(state)) {
+                (Scope::Group(g), Some(d))
+                    if !d
+                        .entries
+                        .iter()
+                        .any(|e| e.group_id.as_deref() == Some(g.as_str())) =>
+                {
+                    let mut groups: Vec<&str> = d
+                        .entries
+                        .iter()
+                        .filter_map(|e| e.group_id.as_deref())
+                        .collect();
+                    groups.sort();
+                    groups.dedup();
+                    Some(did_you_mean(g, groups, 3))
+                }
+                _ => None,
+            };
+            replies::subscribed(&label, &channel, added, unknown_group.as_deref())
         }
         Err(e) => storage_failure(e),
     })

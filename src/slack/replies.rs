@@ -370,8 +370,14 @@ fn channel(id: &str) -> String {
     format!("<#{}>", escape(id))
 }
 
-pub fn subscribed(label: &str, channel_id: &str, added: bool) -> Value {
-    let text = if added {
+/// `unknown_group`: the group id matches no connector in the last listing, with close ids.
+pub fn subscribed(
+    label: &str,
+    channel_id: &str,
+    added: bool,
+    unknown_group: Option<&[String]>,
+) -> Value {
+    let mut text = if added {
         format!(
             ":white_check_mark: Alerts for {label} now go to {}.",
             channel(channel_id)
@@ -382,6 +388,21 @@ pub fn subscribed(label: &str, channel_id: &str, added: bool) -> Value {
             channel(channel_id)
         )
     };
+    if let Some(close) = unknown_group {
+        text.push_str(" :warning: No connector Fivetran listed recently is in that group");
+        if close.is_empty() {
+            text.push_str("; check the id.");
+        } else {
+            text.push_str(&format!(
+                "; did you mean {}?",
+                close
+                    .iter()
+                    .map(|g| format!("`group:{}`", escape(g)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
     ephemeral(&text, vec![section(&text)])
 }
 
@@ -711,7 +732,16 @@ mod tests {
         snap("status", &status(&c, &h, &[event], &[]));
         snap(
             "subscribed",
-            &subscribed("*billing* (`bad_1`)", "C0TEAM0001", true),
+            &subscribed("*billing* (`bad_1`)", "C0TEAM0001", true, None),
+        );
+        snap(
+            "subscribed_unknown_group",
+            &subscribed(
+                "group `projected_sickel`",
+                "C0TEAM0001",
+                true,
+                Some(&["projected_sickle".into()]),
+            ),
         );
         snap(
             "unsubscribed",

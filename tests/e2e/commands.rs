@@ -150,6 +150,21 @@ async fn group_and_all_subscriptions_post_once_per_channel() {
         assert_eq!(status, 200);
         assert!(text_of(&reply).contains("now go to"), "{reply}");
     }
+    // Once the directory is known, a mistyped group is pointed out (the route is still kept,
+    // for a group that has no connector yet).
+    let (_, _ack) = t.slash("/fivetran health", ALICE, OPS).await;
+    let _ = answer(&t.await_slack(1).await);
+    assert_eq!(t.fivetran().len(), 1);
+    let (_, typo) = t
+        .slash("/fivetran subscribe group:projected_sickel", ALICE, OPS)
+        .await;
+    assert!(
+        text_of(&typo).contains("did you mean `group:projected_sickle`?"),
+        "{typo}"
+    );
+    let (_, _) = t
+        .slash("/fivetran unsubscribe group:projected_sickel", ALICE, OPS)
+        .await;
     // Subscribing twice changes nothing and says so.
     let (_, again) = t.slash("/fivetran subscribe all", ALICE, OPS).await;
     assert!(
