@@ -424,7 +424,8 @@ async fn propose(
     if let Err(e) = action.validate() {
         return Ok(replies::failure(&e.to_string()));
     }
-    let command_text = format!("{} {}", ctx.command.trim(), ctx.text.trim());
+    let command_text =
+        crate::slack::blocks::clip(&format!("{} {}", ctx.command.trim(), ctx.text.trim()), 500);
     let now = state.now();
     let (incident, proposal) = requested(&Request {
         user: &ctx.user,
