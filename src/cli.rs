@@ -308,7 +308,7 @@ fn classification_json(
         "category": c.category,
         "transient": c.transient,
         "action": c.action,
-        "confidence": c.confidence,
+        "confidence": (f64::from(c.confidence) * 100.0).round() / 100.0,
         "evidence": c.evidence,
     })
 }

@@ -19,6 +19,8 @@ pub struct SlackCall {
     /// The message's ts (for post and update).
     pub ts: Option<String>,
     pub ok: bool,
+    /// When the simulator received it (for latency measurements).
+    pub received: std::time::Instant,
 }
 
 impl SlackCall {
@@ -195,6 +197,7 @@ async fn handle(
             tokio::time::sleep(std::time::Duration::from_millis(f.delay_ms)).await;
         }
         sim.lock().calls.push(SlackCall {
+            received: std::time::Instant::now(),
             method: method.clone(),
             body: parsed,
             ts: None,
@@ -296,6 +299,7 @@ async fn handle(
         _ => (false, None, json!({"ok": false, "error": "unknown_method"})),
     };
     inner.calls.push(SlackCall {
+        received: std::time::Instant::now(),
         method,
         body: parsed,
         ts,
@@ -310,6 +314,7 @@ async fn response_url(State(sim): State<SlackSim>, headers: HeaderMap, body: Byt
     let parsed = parse_body(&headers, &body);
     let ok = parsed.as_ref().is_some_and(|v| v.is_object());
     sim.lock().calls.push(SlackCall {
+        received: std::time::Instant::now(),
         method: RESPONSE_URL.into(),
         body: parsed.unwrap_or(Value::Null),
         ts: None,
