@@ -10,7 +10,7 @@ use crate::fivetran::api::is_valid_connection_id;
 use crate::fivetran::model::Connection;
 use crate::fivetran::webhook::WebhookEvent;
 use crate::remediation::action::{slower_frequency, Action};
-use crate::remediation::proposal::{new_proposal_id, Proposal, ProposalState};
+use crate::remediation::proposal::Proposal;
 use crate::slack::blocks::dashboard_link;
 use crate::store::audit::AuditEntry;
 use crate::store::jobs::{Job, JobKind};
@@ -140,19 +140,15 @@ pub async fn diagnose(state: &SharedState, job: &Job, event_id: u64) -> anyhow::
     }
 
     let now = state.now();
-    let proposal = action.map(|action| Proposal {
-        id: new_proposal_id(),
-        incident_id: incident_id.clone(),
-        connector_id: connector_id.clone(),
-        call: action.call(&connector_id),
-        risk: action.risk(),
-        action,
-        state: ProposalState::Proposed,
-        created_at: now,
-        expires_at: now + chrono::Duration::from_std(state.policy.proposal_ttl).unwrap_or_default(),
-        requested_by: "system".into(),
-        decision: None,
-        execution: None,
+    let proposal = action.map(|action| {
+        Proposal::new(
+            &incident_id,
+            &connector_id,
+            action,
+            "system",
+            now,
+            state.policy.proposal_ttl,
+        )
     });
     let incident = Incident {
         id: incident_id.clone(),
