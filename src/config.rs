@@ -41,6 +41,7 @@ pub struct Config {
     pub fivetran: FivetranConfig,
     pub slack: SlackConfig,
     pub policy: PolicyConfig,
+    pub alerts: AlertsConfig,
     /// Optional: an OpenAI-compatible endpoint for richer summaries.
     pub llm: Option<LlmConfig>,
 }
@@ -133,6 +134,85 @@ pub struct PolicyConfig {
     pub proposal_ttl: String,
 }
 
+/// Alert noise control: grace for transient failures, storm grouping.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// How long a transient failure waits for Fivetran's own retry before alerting; "0s" alerts
+    /// at once.
+    pub transient_grace: String,
+    /// Connectors of one destination group failing with the same category that make a storm.
+    pub storm_threshold: usize,
+    /// How close together those failures must be.
+    pub storm_window: String,
+    /// How long a non-transient alert in a destination group waits to see whether it is part
+    /// of a storm; "0s" alerts at once.
+    pub storm_debounce: String,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            transient_grace: "10m".into(),
+            storm_threshold: 5,
+            storm_window: "5m".into(),
+            storm_debounce: "15s".into(),
+        }
+    }
+}
+
+/// Checked alert settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertSettings {
+    pub transient_grace: Duration,
+    pub storm_threshold: usize,
+    pub storm_window: Duration,
+    pub storm_debounce: Duration,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertsConfig::default()
+            .check()
+            .expect("the default alert settings are valid")
+    }
+}
+
+impl AlertsConfig {
+    fn check(&self) -> Result<AlertSettings, ConfigError> {
+        let duration = |key: &str, value: &str| {
+            parse_duration(value).map_err(|message| key_error(key, message))
+        };
+        let transient_grace = duration("alerts.transient_grace", &self.transient_grace)?;
+        let storm_window = duration("alerts.storm_window", &self.storm_window)?;
+        let storm_debounce = duration("alerts.storm_debounce", &self.storm_debounce)?;
+        if transient_grace > Duration::from_secs(24 * 3600) {
+            return Err(key_error("alerts.transient_grace", "must be at most 1d"));
+        }
+        if storm_debounce > Duration::from_secs(600) {
+            return Err(key_error("alerts.storm_debounce", "must be at most 10m"));
+        }
+        if storm_window.is_zero() || storm_window > Duration::from_secs(24 * 3600) {
+            return Err(key_error(
+                "alerts.storm_window",
+                "must be between 1s and 1d",
+            ));
+        }
+        if self.storm_threshold < 2 || self.storm_threshold > 1000 {
+            return Err(key_error(
+                "alerts.storm_threshold",
+                "must be between 2 and 1000 connectors",
+            ));
+        }
+        Ok(AlertSettings {
+            transient_grace,
+            storm_threshold: self.storm_threshold,
+            storm_window,
+            storm_debounce,
+        })
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
@@ -203,6 +283,7 @@ pub struct Settings {
     pub slack_timeout: Duration,
     pub approvers: Vec<String>,
     pub proposal_ttl: Duration,
+    pub alerts: AlertSettings,
     pub llm: Option<LlmSettings>,
 }
 
@@ -420,6 +501,7 @@ impl Config {
             slack_timeout,
             approvers: self.policy.approvers.clone(),
             proposal_ttl,
+            alerts: self.alerts.check()?,
             llm: self.llm.as_ref().map(check_llm).transpose()?,
         })
     }

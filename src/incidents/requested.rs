@@ -69,6 +69,15 @@ pub fn requested(r: &Request<'_>) -> (Incident, Proposal) {
         proposal_id: Some(proposal.id.clone()),
         channels: vec![r.channel.to_string()],
         messages: Vec::new(),
+        status: super::IncidentStatus::Open,
+        failures: 0,
+        last_failure_at: None,
+        last_event_id: None,
+        recovered_at: None,
+        replies: Vec::new(),
+        storm_id: None,
+        snooze_note: None,
+        last_reason: None,
     };
     (incident, proposal)
 }

@@ -2,6 +2,7 @@
 //! swapped. State changes happen in [`Store::transact`], which also appends the audit record
 //! and any follow-up job, so they land together or not at all.
 
+pub mod alerting;
 pub mod audit;
 pub mod events;
 pub mod jobs;
@@ -53,6 +54,7 @@ pub struct Store {
     audit: sled::Tree,
     meta: sled::Tree,
     subscriptions: sled::Tree,
+    alerting: sled::Tree,
 }
 
 /// The view of the store inside one transaction.
@@ -65,6 +67,7 @@ pub struct Tx<'a> {
     audit: &'a TransactionalTree,
     meta: &'a TransactionalTree,
     subscriptions: &'a TransactionalTree,
+    alerting: &'a TransactionalTree,
     pub now: DateTime<Utc>,
 }
 
@@ -209,6 +212,7 @@ impl Store {
             audit: db.open_tree("audit")?,
             meta: db.open_tree("meta")?,
             subscriptions: db.open_tree("subscriptions")?,
+            alerting: db.open_tree("alerting")?,
             db,
         })
     }
@@ -234,9 +238,20 @@ impl Store {
             &self.audit,
             &self.meta,
             &self.subscriptions,
+            &self.alerting,
         );
         let out = trees.transaction(
-            |(events, event_keys, jobs, proposals, incidents, audit, meta, subscriptions)| {
+            |(
+                events,
+                event_keys,
+                jobs,
+                proposals,
+                incidents,
+                audit,
+                meta,
+                subscriptions,
+                alerting,
+            )| {
                 let tx = Tx {
                     events,
                     event_keys,
@@ -246,6 +261,7 @@ impl Store {
                     audit,
                     meta,
                     subscriptions,
+                    alerting,
                     now,
                 };
                 f(&tx)
