@@ -53,7 +53,15 @@ pub struct Incident {
     pub last_reason: Option<String>,
     /// Set when a snooze ended with the failure still open.
     #[serde(default)]
-    pub snooze_note: Option<String>,
+    pub snooze_ended: Option<SnoozeEnded>,
+}
+
+/// A snooze that ran out (or was lifted) while the connector was still failing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnoozeEnded {
+    pub by: String,
+    pub until: DateTime<Utc>,
+    pub failures: u32,
 }
 
 fn one() -> u32 {

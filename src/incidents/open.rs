@@ -226,7 +226,7 @@ pub async fn diagnose(state: &SharedState, job: &Job, event_id: u64) -> anyhow::
                 recovered_at: None,
                 replies: Vec::new(),
                 storm_id: None,
-                snooze_note: None,
+                snooze_ended: None,
                 last_reason: Some(reason.clone()),
             };
             state.store.transact(now, |tx| {

@@ -76,7 +76,7 @@ pub fn requested(r: &Request<'_>) -> (Incident, Proposal) {
         recovered_at: None,
         replies: Vec::new(),
         storm_id: None,
-        snooze_note: None,
+        snooze_ended: None,
         last_reason: None,
     };
     (incident, proposal)

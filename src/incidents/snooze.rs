@@ -103,13 +103,11 @@ fn after_snooze(tx: &Tx<'_>, s: &Snooze) -> TxResult<()> {
     let Some(mut incident) = open_incident(tx, &s.connector_id)? else {
         return Ok(());
     };
-    incident.snooze_note = Some(format!(
-        "Snoozed by <@{}> until {}; still failing when the snooze ended ({} failure{} so far).",
-        s.by,
-        s.until.format("%Y-%m-%d %H:%M UTC"),
-        incident.failures,
-        if incident.failures == 1 { "" } else { "s" }
-    ));
+    incident.snooze_ended = Some(super::SnoozeEnded {
+        by: s.by.clone(),
+        until: s.until,
+        failures: incident.failures,
+    });
     tx.put_incident(&incident)?;
     if incident.storm_id.is_some() {
         return Ok(());

@@ -177,9 +177,12 @@ pub fn handle_click(state: &SharedState, click: &Click) -> Result<Decided, Store
                     (ProposalState::Expired, _, _) => {
                         "This proposal has expired; nothing was done.".to_string()
                     }
-                    (ProposalState::Superseded, _, _) => {
-                        "The connector recovered; this proposal is no longer needed.".to_string()
-                    }
+                    (ProposalState::Superseded, _, _) => format!(
+                        "This proposal is no longer needed ({}); nothing was done.",
+                        p.superseded_reason
+                            .as_deref()
+                            .unwrap_or("the connector recovered")
+                    ),
                     (st, Some(by), Some(at)) => format!(
                         "Already {} by <@{}> at {}; nothing more was done.",
                         decided_word(st),

@@ -165,8 +165,11 @@ pub fn incident_message(
             time_label(z.until)
         )));
     }
-    if let Some(note) = incident.snooze_note.as_ref().filter(|_| !recovered) {
-        blocks.push(section(format!(":alarm_clock: {}", escape(note))));
+    if let Some(ended) = incident.snooze_ended.as_ref().filter(|_| !recovered) {
+        blocks.push(section(format!(
+            ":alarm_clock: {}",
+            snooze_ended_text(ended)
+        )));
     }
 
     let mut fields = vec![
@@ -392,17 +395,26 @@ pub(crate) fn decision_line(p: &Proposal, now: DateTime<Utc>) -> String {
     }
 }
 
+fn snooze_ended_text(e: &crate::incidents::SnoozeEnded) -> String {
+    format!(
+        "Snoozed by <@{}> until {}; still failing when the snooze ended ({} failure{} so far).",
+        escape(&e.by),
+        time_label(e.until),
+        e.failures,
+        if e.failures == 1 { "" } else { "s" }
+    )
+}
+
 /// A reply in an alert's thread: another failure of the same streak, or the end of a snooze.
 pub fn thread_reply(incident: &Incident, tag: &str) -> SlackMessageContent {
     let text = if tag.starts_with("snooze_end") {
         format!(
             ":alarm_clock: {}",
-            escape(
-                incident
-                    .snooze_note
-                    .as_deref()
-                    .unwrap_or("The snooze ended.")
-            )
+            incident
+                .snooze_ended
+                .as_ref()
+                .map(snooze_ended_text)
+                .unwrap_or_else(|| "The snooze ended.".into())
         )
     } else {
         let at = incident.last_failure_at.unwrap_or(incident.opened_at);

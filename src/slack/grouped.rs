@@ -189,3 +189,71 @@ pub fn storm_message(
         .with_text(clip(&escape(&title), MAX_FALLBACK_TEXT))
         .with_blocks(blocks)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnosis::classify::{Category, SuggestedAction};
+    use crate::incidents::storm::StormMember;
+    use crate::slack::blocks::limit_violations;
+
+    fn storm(n: usize) -> Storm {
+        let now = Utc::now();
+        Storm {
+            id: "storm_1".into(),
+            group_id: "g<1>".into(),
+            category: Category::Destination,
+            transient: true,
+            suggested: SuggestedAction::RetrySync,
+            opened_at: now,
+            last_joined_at: now,
+            post_after: now,
+            members: (0..n)
+                .map(|i| StormMember {
+                    incident_id: format!("inc_{i}"),
+                    connector_id: format!("conn_{i}"),
+                    connector_name: Some(format!("name_{i}_{}", "x".repeat(40))),
+                    connector_type: Some("postgres".into()),
+                    reason: "Warehouse <down> & out: ".repeat(8),
+                    joined_at: now,
+                })
+                .collect(),
+            proposal_id: None,
+            channels: vec!["C1".into()],
+            messages: Vec::new(),
+            closed_at: None,
+        }
+    }
+
+    #[test]
+    fn a_huge_storm_collapses_within_slack_limits() {
+        let s = storm(400);
+        let msg = storm_message(&s, &vec![None; 400], None, "https://x", Utc::now());
+        let v = serde_json::to_value(&msg).unwrap();
+        assert!(
+            limit_violations(&v).is_empty(),
+            "{:?}",
+            limit_violations(&v)
+        );
+        let blocks = v["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= MAX_BLOCKS);
+        let text = crate::slack::blocks::render_text(&v);
+        assert!(
+            text.contains("more connectors (see `/fivetran health`)"),
+            "{text}"
+        );
+        assert!(text.contains("&lt;down&gt; &amp; out"), "escaped: {text}");
+        assert!(text.contains("400 connectors failing in group g<1>"));
+    }
+
+    #[test]
+    fn a_small_storm_lists_everyone() {
+        let s = storm(6);
+        let msg = storm_message(&s, &vec![None; 6], None, "https://x", Utc::now());
+        let text = crate::slack::blocks::render_text(&serde_json::to_value(&msg).unwrap());
+        for i in 0..6 {
+            assert!(text.contains(&format!("`conn_{i}`")), "{text}");
+        }
+        assert!(!text.contains("more connector"));
+    }
+}
