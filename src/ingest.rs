@@ -66,8 +66,8 @@ pub async fn ingest(
         Ok(Ingested::Accepted { event_id: id, kind })
     })?;
     if matches!(result, Ingested::Accepted { .. }) {
-        // Acknowledge only what is on disk.
-        state.store.flush().await?;
+        // Acknowledge only what is on disk. Concurrent webhooks share one flush.
+        state.store.durable().await?;
         if diagnose {
             state.jobs_ready.notify_one();
         }
