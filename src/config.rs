@@ -105,6 +105,9 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// The URL Slack and Fivetran reach this service at (used in the app manifest and docs).
     pub public_url: Option<String>,
+    /// Memory for the store's page cache, in MiB. Records are written far more often than
+    /// read back, so a small cache keeps memory flat as the store grows.
+    pub cache_mb: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -219,6 +222,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./syncwarden-data"),
             public_url: None,
+            cache_mb: crate::store::DEFAULT_CACHE_MB,
         }
     }
 }
@@ -274,6 +278,8 @@ fn list_or_comma_string<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, 
 pub struct Settings {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// The store's page cache, in MiB (`server.cache_mb`).
+    pub cache_mb: u64,
     pub public_url: Option<String>,
     pub fivetran_api_base: String,
     pub fivetran_dashboard_url: String,
@@ -437,6 +443,12 @@ impl Config {
         if let Some(url) = &self.server.public_url {
             check_http_url("server.public_url", url)?;
         }
+        if !(1..=65_536).contains(&self.server.cache_mb) {
+            return Err(key_error(
+                "server.cache_mb",
+                "must be between 1 and 65536 (MiB)",
+            ));
+        }
         check_http_url("fivetran.api_base", &self.fivetran.api_base)?;
         check_http_url("fivetran.dashboard_url", &self.fivetran.dashboard_url)?;
         check_http_url("slack.api_base", &self.slack.api_base)?;
@@ -484,6 +496,7 @@ impl Config {
         Ok(Settings {
             listen,
             data_dir: self.server.data_dir.clone(),
+            cache_mb: self.server.cache_mb,
             public_url: self
                 .server
                 .public_url
@@ -627,6 +640,7 @@ approvers = ["U0APPROVER"]
         assert_eq!(s.slack_api_base, "https://slack.com/api");
         assert_eq!(s.proposal_ttl, Duration::from_secs(4 * 3600));
         assert_eq!(s.listen.port(), 8080);
+        assert_eq!(s.cache_mb, crate::store::DEFAULT_CACHE_MB);
     }
 
     #[test]
@@ -678,6 +692,7 @@ approvers = ["U0APPROVER"]
         ];
         let cases = [
             ("[server]\nlisten = \"nope\"\n", "server.listen"),
+            ("[server]\ncache_mb = 0\n", "server.cache_mb"),
             ("[fivetran]\napi_base = \"ftp://x\"\n", "fivetran.api_base"),
             (
                 "[slack]\nrequest_timeout = \"0s\"\n",

@@ -86,8 +86,8 @@ pub async fn ingest(
     })?;
     let result = match result {
         Ok((accepted, queued)) => {
-            // Acknowledge only what is on disk.
-            state.store.flush().await?;
+            // Acknowledge only what is on disk. Concurrent webhooks share one flush.
+            state.store.durable().await?;
             if queued {
                 state.jobs_ready.notify_one();
             }
