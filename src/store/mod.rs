@@ -3,6 +3,7 @@
 //! and any follow-up job, so they land together or not at all.
 
 pub mod audit;
+pub mod audit_export;
 pub mod events;
 pub mod jobs;
 pub mod llm;

@@ -2,6 +2,7 @@
 //! One binary to keep link time down.
 
 mod approval_loop;
+mod audit_log;
 mod commands;
 mod hostile_input;
 mod llm;
