@@ -51,6 +51,8 @@ impl SimStack {
             slack_timeout: Duration::from_secs(5),
             approvers: approvers.iter().map(|s| s.to_string()).collect(),
             proposal_ttl: Duration::from_secs(4 * 3600),
+            policy: crate::remediation::policy::PolicySettings::default(),
+            audit: crate::config::AuditSettings::default(),
             llm: None,
         }
     }
