@@ -17,6 +17,7 @@ pub mod http;
 pub mod incidents;
 pub mod ingest;
 pub mod limits;
+pub mod notices;
 pub mod notify;
 pub mod remediation;
 pub mod secret;
