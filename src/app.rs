@@ -6,7 +6,7 @@ use crate::diagnosis::redact::Redactor;
 use crate::fivetran::api::FivetranClient;
 use crate::remediation::policy::Policy;
 use crate::slack::client::SlackWebClient;
-use crate::store::Store;
+use crate::store::{Store, StoreOptions};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -39,7 +39,10 @@ impl AppState {
         clock: Option<SharedClock>,
     ) -> anyhow::Result<SharedState> {
         install_crypto_provider();
-        let store = Store::open(&settings.data_dir).map_err(|e| {
+        let options = StoreOptions {
+            cache_bytes: settings.cache_mb * 1024 * 1024,
+        };
+        let store = Store::open_with(&settings.data_dir, options).map_err(|e| {
             anyhow::anyhow!(
                 "cannot open the data directory {} (server.data_dir): {e}",
                 settings.data_dir.display()

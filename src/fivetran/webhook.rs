@@ -130,7 +130,9 @@ pub enum EventKind {
     Probe,
     /// A sync or connection failure to diagnose.
     Failure,
-    /// A known event we keep for history (sync_start, successful sync_end, ...).
+    /// A successful sync or connection test: ends a failure streak, if there is one.
+    Success,
+    /// A known event we keep for history (sync_start, edits, ...).
     Recorded,
     /// A name we do not know: stored and ignored.
     Unknown,
@@ -179,13 +181,14 @@ impl WebhookEvent {
         match self.event.as_str() {
             "test_event" => EventKind::Probe,
             "sync_end" => match self.status() {
-                Some(s) if s.eq_ignore_ascii_case("SUCCESSFUL") => EventKind::Recorded,
+                Some(s) if s.eq_ignore_ascii_case("SUCCESSFUL") => EventKind::Success,
                 // RESCHEDULED is Fivetran pausing a sync to resume it later, not a fault.
                 Some(s) if s.eq_ignore_ascii_case("RESCHEDULED") => EventKind::Recorded,
                 Some(_) => EventKind::Failure,
                 None => EventKind::Recorded,
             },
             "connection_failure" => EventKind::Failure,
+            "connection_successful" => EventKind::Success,
             name if KNOWN_EVENTS.contains(&name) => EventKind::Recorded,
             _ => EventKind::Unknown,
         }
@@ -286,6 +289,14 @@ mod tests {
         );
         assert_eq!(
             k(r#"{"event":"sync_end","data":{"status":"SUCCESSFUL"}}"#),
+            EventKind::Success
+        );
+        assert_eq!(
+            k(r#"{"event":"connection_successful"}"#),
+            EventKind::Success
+        );
+        assert_eq!(
+            k(r#"{"event":"sync_end","data":{"status":"RESCHEDULED"}}"#),
             EventKind::Recorded
         );
         assert_eq!(

@@ -236,6 +236,14 @@ fn check_command(cmd: &Command) {
                 check_connector_word(c);
             }
         }
+        Command::Snooze {
+            connector,
+            duration,
+        } => {
+            check_connector_word(connector);
+            assert!(!duration.is_zero() && *duration <= crate::incidents::snooze::MAX_SNOOZE);
+        }
+        Command::Unsnooze { connector } => check_connector_word(connector),
     }
 }
 

@@ -147,7 +147,11 @@ fn interaction_like() -> impl Strategy<Value = Value> {
         })
 }
 
-const WORDS: [&str; 24] = [
+const WORDS: [&str; 28] = [
+    "snooze",
+    "unsnooze",
+    "2h",
+    "1h30m",
     "help",
     "health",
     "status",
@@ -495,6 +499,15 @@ fn command_value() -> impl Strategy<Value = Command> {
             .prop_map(|(connector, action)| Command::Propose { connector, action }),
         (proptest::option::of(connector_name()), 1..=MAX_AUDIT_N)
             .prop_map(|(connector, n)| Command::Audit { connector, n }),
+        (
+            connector_name(),
+            1..=crate::incidents::snooze::MAX_SNOOZE.as_secs()
+        )
+            .prop_map(|(connector, secs)| Command::Snooze {
+                connector,
+                duration: std::time::Duration::from_secs(secs)
+            }),
+        connector_name().prop_map(|connector| Command::Unsnooze { connector }),
     ]
 }
 
@@ -556,5 +569,13 @@ fn render(cmd: &Command) -> String {
             Some(c) => format!("audit {c} {n}"),
             None => format!("audit {n}"),
         },
+        Command::Snooze {
+            connector,
+            duration,
+        } => format!(
+            "snooze {connector} {}",
+            crate::duration::format_duration(*duration)
+        ),
+        Command::Unsnooze { connector } => format!("unsnooze {connector}"),
     }
 }

@@ -95,6 +95,9 @@ pub async fn execute(state: &SharedState, job: &Job, proposal_id: &str) -> anyho
     };
     let mut p = *p;
     state.store.flush().await?;
+    if p.is_batch() {
+        return super::batch::run(state, job, p).await;
+    }
 
     tracing::info!(proposal = %p.id, call = %p.call.display(), "executing approved call");
     let result = state.fivetran.send(&p.call).await;

@@ -26,6 +26,11 @@ pub struct SlackCall {
 }
 
 impl SlackCall {
+    /// The parent message's ts, for a thread reply.
+    pub fn thread_ts(&self) -> Option<&str> {
+        self.body.get("thread_ts").and_then(|t| t.as_str())
+    }
+
     pub fn channel(&self) -> Option<&str> {
         self.body.get("channel").and_then(|c| c.as_str())
     }
@@ -264,7 +269,7 @@ async fn handle(
             inner
                 .messages
                 .push((channel.clone(), ts.clone(), parsed.clone()));
-            let message = json!({
+            let mut message = json!({
                 "type": "message",
                 "subtype": "bot_message",
                 "text": parsed.get("text").cloned().unwrap_or(json!("")),
@@ -273,6 +278,10 @@ async fn handle(
                 "user": BOT_USER,
                 "bot_id": BOT_ID,
             });
+            // A reply echoes the thread it went to, as Slack does.
+            if let Some(thread) = parsed.get("thread_ts").filter(|t| t.is_string()) {
+                message["thread_ts"] = thread.clone();
+            }
             (
                 true,
                 Some(ts.clone()),

@@ -135,9 +135,30 @@ impl SlackWebClient {
         channel: &str,
         content: SlackMessageContent,
     ) -> Result<SlackRef, SlackError> {
+        self.post(channel, content, None).await
+    }
+
+    /// Posts `content` as a reply in the thread of the message at `parent`.
+    pub async fn post_reply(
+        &self,
+        parent: &SlackRef,
+        content: SlackMessageContent,
+    ) -> Result<SlackRef, SlackError> {
+        self.post(&parent.channel, content, Some(&parent.ts)).await
+    }
+
+    async fn post(
+        &self,
+        channel: &str,
+        content: SlackMessageContent,
+        thread_ts: Option<&str>,
+    ) -> Result<SlackRef, SlackError> {
         let session = self.client.open_session(&self.token);
-        let req = SlackApiChatPostMessageRequest::new(channel.to_string().into(), content)
+        let mut req = SlackApiChatPostMessageRequest::new(channel.to_string().into(), content)
             .with_unfurl_links(false);
+        if let Some(ts) = thread_ts {
+            req = req.with_thread_ts(ts.to_string().into());
+        }
         // Read only `channel` and `ts`: slack-morphism's full response model also requires the
         // echoed `message`, and a parse failure after a successful post would make us post again.
         let resp: MessageAck = self

@@ -85,13 +85,21 @@ pub enum Command {
         connector: Option<String>,
         n: usize,
     },
+    /// Hold back a connector's alerts for a while.
+    Snooze {
+        connector: String,
+        duration: std::time::Duration,
+    },
+    Unsnooze {
+        connector: String,
+    },
 }
 
 pub const DEFAULT_AUDIT_N: usize = 10;
 pub const MAX_AUDIT_N: usize = 50;
 
 /// Every subcommand, with its usage and one example (the help text is built from this).
-pub const SUBCOMMANDS: [(&str, &str, &str); 12] = [
+pub const SUBCOMMANDS: [(&str, &str, &str); 14] = [
     ("help", "help", "help"),
     (
         "health",
@@ -124,6 +132,12 @@ pub const SUBCOMMANDS: [(&str, &str, &str); 12] = [
         "resync pg_prod public.orders",
     ),
     ("audit", "audit [connector] [n]", "audit pg_prod 20"),
+    (
+        "snooze",
+        "snooze <connector> <duration>",
+        "snooze pg_prod 2h",
+    ),
+    ("unsnooze", "unsnooze <connector>", "unsnooze pg_prod"),
 ];
 
 pub fn usage(sub: &str) -> &'static str {
@@ -472,6 +486,36 @@ pub fn parse_text(text: &str) -> Result<Command, CommandError> {
             Ok(Command::Audit {
                 connector,
                 n: n.unwrap_or(DEFAULT_AUDIT_N),
+            })
+        }
+        "snooze" => {
+            let [c, d] = args else {
+                return Err(CommandError::usage(
+                    "snooze",
+                    "give a connector and a duration such as `1h`, `30m` or `1d` (at most 7d).",
+                ));
+            };
+            let duration = crate::duration::parse_duration(d)
+                .ok()
+                .filter(|d| !d.is_zero() && *d <= crate::incidents::snooze::MAX_SNOOZE)
+                .ok_or_else(|| {
+                    CommandError::usage(
+                        "snooze",
+                        format!(
+                            "`{}` is not a duration between 1s and 7d (e.g. `1h`, `30m`, `1d`).",
+                            crate::slack::blocks::clip(d, 20)
+                        ),
+                    )
+                })?;
+            Ok(Command::Snooze {
+                connector: connector_word("snooze", c)?,
+                duration,
+            })
+        }
+        "unsnooze" => {
+            let c = exactly_one("unsnooze", args, "one connector")?;
+            Ok(Command::Unsnooze {
+                connector: connector_word("unsnooze", c)?,
             })
         }
         _ => Err(CommandError::UnknownSubcommand {
@@ -864,6 +908,15 @@ mod tests {
             "audit pg_prod 20",
             "audit 0",
             "audit a b",
+            "snooze pg_prod 2h",
+            "snooze pg_prod 1d",
+            "snooze pg_prod",
+            "snooze pg_prod 0s",
+            "snooze pg_prod 30d",
+            "snooze pg_prod soon",
+            "unsnooze pg_prod",
+            "unsnooze",
+            "snoze pg_prod 1h",
             "helth",
             "subscribtions",
             "xyzzy",

@@ -16,6 +16,18 @@ pub enum JobKind {
     Execute { proposal_id: String },
     /// Re-render the incident's Slack message after a decision or result.
     UpdateMessage { incident_id: String },
+    /// A successful sync: end the connector's failure streak.
+    Recover { event_id: u64 },
+    /// Reply in the alert's thread (a repeated failure, a snooze that ended). `tag` names the
+    /// reply so a retry never posts it twice.
+    ThreadReply { incident_id: String, tag: String },
+    /// A snooze runs out (a later snooze or an unsnooze makes this a no-op).
+    SnoozeEnd {
+        connector_id: String,
+        until: DateTime<Utc>,
+    },
+    /// Post or refresh a storm's grouped message.
+    StormMessage { storm_id: String },
     /// Tell one person something only they see.
     Ephemeral {
         channel: String,
@@ -35,6 +47,10 @@ impl JobKind {
             JobKind::UpdateMessage { .. } => "update_message",
             JobKind::Ephemeral { .. } => "ephemeral",
             JobKind::ChannelNotice { .. } => "channel_notice",
+            JobKind::Recover { .. } => "recover",
+            JobKind::ThreadReply { .. } => "thread_reply",
+            JobKind::SnoozeEnd { .. } => "snooze_end",
+            JobKind::StormMessage { .. } => "storm_message",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real router and real clients against the simulators in `src/sim/`.
 //! One binary to keep link time down.
 
+mod alerts;
 mod approval_loop;
 mod commands;
 mod hostile_input;

@@ -2,15 +2,16 @@
 //! Every alert is delivered exactly once, late rather than never; no call goes out before the
 //! time the service named. Times are the manual clock's, as the simulators recorded them.
 
-use crate::world::{transient_failure, World, CONNECTION};
+use crate::world::World;
 use chrono::{DateTime, Duration, Utc};
 use syncwarden::remediation::proposal::ProposalState;
-use syncwarden::sim::fivetran::RecordedRequest;
+use syncwarden::sim::fivetran::{FivetranSim, RecordedRequest};
 use syncwarden::sim::slack::SlackCall;
 use syncwarden::sim::stack::{APPROVER, CHANNEL};
 use syncwarden::sim::Fault;
 
-const DETAILS: &str = "/v1/connections/speak_inexpensive";
+/// Matches every connection's details GET (with method GET).
+const DETAILS: &str = "/v1/connections/";
 
 fn fivetran_429(path: &str, method: &str, secs: u64) -> Fault {
     Fault::status(
@@ -39,10 +40,37 @@ fn slack_fault(status: u16, error: &str) -> Fault {
     )
 }
 
-/// Delivers a failure webhook; the alert job runs on the next `run_jobs`.
-async fn deliver(t: &World, sync_id: &str) {
-    let (status, body) = t.fivetran_webhook(&transient_failure(sync_id)).await;
+/// Connector `n`: its own connection in its own destination group, so each failure is an
+/// incident of its own (no streak, no storm).
+fn connector(t: &World, n: usize) -> String {
+    let id = format!("conn_{n:02}");
+    if t.stack.fivetran.connection(&id).is_none() {
+        let mut c = FivetranSim::connection_template(&id, &format!("db_{n:02}"), "postgres");
+        c["group_id"] = serde_json::json!(format!("group_{n:02}"));
+        t.stack.fivetran.add_connection(c);
+    }
+    id
+}
+
+/// Delivers a transient failure of connector `n`; the alert job runs on the next `run_jobs`.
+async fn deliver(t: &World, n: usize) {
+    let id = connector(t, n);
+    let body = serde_json::json!({
+        "event": "sync_end",
+        "created": "2026-11-25T09:56:43.688Z",
+        "connector_type": "postgres",
+        "connector_id": id,
+        "connector_name": format!("db_{n:02}"),
+        "sync_id": format!("sync-{n}"),
+        "destination_group_id": format!("group_{n:02}"),
+        "data": {"status": "FAILURE_WITH_TASK", "reason": "java.net.SocketTimeoutException: Read timed out", "taskType": "retry_sync"}
+    });
+    let (status, body) = t.fivetran_webhook(body.to_string().as_bytes()).await;
     assert_eq!(status, 200, "{body}");
+}
+
+fn details_of(n: usize) -> String {
+    format!("/v1/connections/conn_{n:02}")
 }
 
 /// Runs jobs, moving the clock to the next due job each time, until none is left or
@@ -75,7 +103,7 @@ fn alerts<'a>(calls: &[&'a SlackCall]) -> Vec<&'a SlackCall> {
     calls
         .iter()
         .copied()
-        .filter(|c| c.button_value("approve").is_some() || c.text().contains("pg_prod"))
+        .filter(|c| c.text().starts_with("Sync failed"))
         .collect()
 }
 
@@ -128,7 +156,7 @@ async fn fivetran_429_on_execute_holds_every_call_until_retry_after_then_runs_on
 
     // Within the wait: a new failure is alerted at once, but its details GET is not sent.
     t.clock.advance(Duration::seconds(60));
-    deliver(&t, "s2").await;
+    deliver(&t, 2).await;
     t.run_jobs().await;
     assert!(
         t.fivetran().is_empty(),
@@ -177,7 +205,7 @@ async fn fivetran_429_on_execute_holds_every_call_until_retry_after_then_runs_on
 async fn fivetran_429_on_the_details_get_still_alerts_and_waits_before_the_next_get() {
     let mut t = World::new().await;
     t.stack.fivetran.inject(fivetran_429(DETAILS, "GET", 60));
-    deliver(&t, "s1").await;
+    deliver(&t, 1).await;
     t.run_jobs().await;
     let start = now(&t);
     let reqs = t.fivetran();
@@ -187,16 +215,20 @@ async fn fivetran_429_on_the_details_get_still_alerts_and_waits_before_the_next_
     assert_eq!(alerts(&posts(&first)).len(), 1, "{first:?}");
 
     t.clock.advance(Duration::seconds(30));
-    deliver(&t, "s2").await;
+    deliver(&t, 2).await;
     t.run_jobs().await;
     assert!(t.fivetran().is_empty(), "GET sent inside Retry-After");
     assert_eq!(alerts(&posts(&t.slack())).len(), 1);
 
     t.clock.set(start + Duration::seconds(60));
-    deliver(&t, "s3").await;
+    deliver(&t, 3).await;
     t.run_jobs().await;
     let reqs = t.fivetran();
-    assert_eq!(requests_to(&reqs, "GET", DETAILS).len(), 1, "{reqs:?}");
+    assert_eq!(
+        requests_to(&reqs, "GET", &details_of(3)).len(),
+        1,
+        "{reqs:?}"
+    );
     assert_eq!(reqs[0].status, 200);
     assert!(reqs[0].at >= start + Duration::seconds(60));
     let third = t.slack();
@@ -215,7 +247,7 @@ async fn a_fivetran_5xx_storm_opens_the_breaker_with_one_notice_and_closes_with_
         t.stack.fivetran.inject(fivetran_503(DETAILS, "GET"));
     }
     for i in 0..8 {
-        deliver(&t, &format!("s{i}")).await;
+        deliver(&t, i).await;
     }
     drain(&t, Duration::seconds(20)).await;
 
@@ -251,6 +283,15 @@ async fn a_fivetran_5xx_storm_opens_the_breaker_with_one_notice_and_closes_with_
 
     // An approval while Fivetran is down waits; nothing is sent.
     let msg = alerts_posted[0].clone();
+    let approved_call = t
+        .state
+        .store
+        .proposal(&msg.button_value("approve").unwrap())
+        .unwrap()
+        .unwrap()
+        .call
+        .path;
+    assert!(approved_call.ends_with("/sync"), "{approved_call}");
     assert_eq!(t.click(&msg, "approve", APPROVER).await, 200);
     t.run_jobs().await;
     assert!(t.fivetran().is_empty());
@@ -273,10 +314,8 @@ async fn a_fivetran_5xx_storm_opens_the_breaker_with_one_notice_and_closes_with_
     drain(&t, Duration::seconds(60)).await;
     let reqs = t.fivetran();
     assert_eq!(reqs.len(), 1, "{reqs:?}");
-    assert_eq!(
-        (reqs[0].method.as_str(), reqs[0].path.as_str()),
-        ("POST", "/v1/connections/speak_inexpensive/sync")
-    );
+    assert_eq!(reqs[0].method, "POST");
+    assert_eq!(reqs[0].path, approved_call);
     assert!(reqs[0].at >= opened_at + Duration::seconds(30), "{reqs:?}");
     let calls = t.slack();
     let recovered: Vec<_> = calls
@@ -292,9 +331,9 @@ async fn a_fivetran_5xx_storm_opens_the_breaker_with_one_notice_and_closes_with_
     assert_eq!(count("job_failed"), 0);
 
     // Later alerts get their details again.
-    deliver(&t, "after").await;
+    deliver(&t, 20).await;
     drain(&t, Duration::seconds(5)).await;
-    assert_eq!(requests_to(&t.fivetran(), "GET", DETAILS).len(), 1);
+    assert_eq!(requests_to(&t.fivetran(), "GET", &details_of(20)).len(), 1);
     let later = t.slack();
     assert_eq!(alerts(&posts(&later)).len(), 1);
 }
@@ -305,14 +344,14 @@ async fn slack_429_holds_the_channel_until_retry_after_and_each_alert_lands_once
     t.stack
         .slack
         .inject(slack_fault(429, "ratelimited").with_retry_after(30));
-    deliver(&t, "s1").await;
+    deliver(&t, 1).await;
     t.run_jobs().await;
     let limited = t.slack();
     assert_eq!(limited.len(), 1);
     assert!(!limited[0].ok);
     let limited_at = limited[0].at;
     // A second alert for the same channel is held too, without a call.
-    deliver(&t, "s2").await;
+    deliver(&t, 2).await;
     t.run_jobs().await;
     t.clock.advance(Duration::seconds(29));
     t.run_jobs().await;
@@ -350,7 +389,7 @@ async fn a_slack_5xx_storm_delays_alerts_but_delivers_each_exactly_once() {
         t.stack.slack.inject(slack_fault(500, "internal_error"));
     }
     for i in 0..3 {
-        deliver(&t, &format!("s{i}")).await;
+        deliver(&t, i).await;
     }
     drain(&t, Duration::minutes(30)).await;
     let calls = t.slack();
@@ -376,14 +415,13 @@ async fn a_slack_5xx_storm_delays_alerts_but_delivers_each_exactly_once() {
     assert!(!t.audit_kinds().contains(&"job_failed".to_string()));
     assert!(t.state.store.jobs().unwrap().is_empty());
     let _ = t.fivetran();
-    let _ = CONNECTION;
 }
 
 #[tokio::test]
 async fn many_alerts_in_one_channel_are_paced_about_one_a_second() {
     let mut t = World::new().await;
     for i in 0..10 {
-        deliver(&t, &format!("s{i}")).await;
+        deliver(&t, i).await;
     }
     let start = now(&t);
     t.run_jobs().await;
@@ -409,20 +447,20 @@ async fn a_low_fivetran_budget_spaces_calls_out() {
     let mut t = World::new().await;
     // 100 requests left in Fivetran's hour: one call every 36 s or so.
     t.stack.fivetran.set_rate_limit_remaining(101);
-    deliver(&t, "s1").await;
+    deliver(&t, 1).await;
     t.run_jobs().await;
     let first = t.fivetran();
     assert_eq!(first.len(), 1);
     t.slack();
     t.clock.advance(Duration::seconds(20));
-    deliver(&t, "s2").await;
+    deliver(&t, 2).await;
     t.run_jobs().await;
     assert!(t.fivetran().is_empty(), "called again within the spacing");
     let held = t.slack();
     let blocks = posts(&held)[0].body["blocks"].to_string();
     assert!(blocks.contains("API requests left this hour"), "{blocks}");
     t.clock.advance(Duration::seconds(17));
-    deliver(&t, "s3").await;
+    deliver(&t, 3).await;
     t.run_jobs().await;
     let later = t.fivetran();
     assert_eq!(later.len(), 1);

@@ -47,6 +47,22 @@ pub fn transient_failure(sync_id: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// A successful `sync_end` for `connector`: ends its failure streak.
+pub fn success_of(connector: &str, sync_id: &str) -> Vec<u8> {
+    serde_json::json!({
+        "event": "sync_end",
+        "created": "2026-11-25T10:30:00.000Z",
+        "connector_type": "postgres",
+        "connector_id": connector,
+        "connector_name": "pg_prod",
+        "sync_id": sync_id,
+        "destination_group_id": "projected_sickle",
+        "data": {"status": "SUCCESSFUL"}
+    })
+    .to_string()
+    .into_bytes()
+}
+
 impl World {
     pub async fn new() -> Self {
         Self::with_approvers(&[APPROVER]).await
