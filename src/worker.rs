@@ -49,6 +49,9 @@ async fn handle(state: &SharedState, job: &Job) -> anyhow::Result<Outcome> {
             user,
             text,
         } => crate::notify::ephemeral(state, job, channel, user, text).await,
+        JobKind::ChannelNotice { channel, text } => {
+            crate::notices::post(state, job, channel, text).await
+        }
         JobKind::Execute { proposal_id } => {
             crate::remediation::executor::execute(state, job, proposal_id).await
         }

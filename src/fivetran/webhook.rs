@@ -12,7 +12,7 @@ pub const SIGNATURE_HEADER: &str = "x-fivetran-signature-256";
 
 /// Longest string field we keep from a webhook; Fivetran's `reason` is free text and can carry a
 /// whole stack trace.
-const MAX_FIELD_CHARS: usize = 8 * 1024;
+pub const MAX_FIELD_CHARS: usize = 8 * 1024;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SignatureError {
@@ -119,7 +119,9 @@ pub enum ParseError {
     TooDeep(usize),
 }
 
-pub const MAX_JSON_DEPTH: usize = 32;
+pub use crate::limits::MAX_JSON_DEPTH;
+/// Longest `event` name accepted; Fivetran's are under 32 characters.
+pub const MAX_EVENT_CHARS: usize = 128;
 
 /// What the service does with an event name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,12 +164,12 @@ impl WebhookEvent {
     pub fn parse(body: &[u8]) -> Result<(WebhookEvent, serde_json::Value), ParseError> {
         let value: serde_json::Value =
             serde_json::from_slice(body).map_err(|e| ParseError::Json(e.to_string()))?;
-        if json_depth(&value) > MAX_JSON_DEPTH {
+        if crate::limits::json_depth(&value) > MAX_JSON_DEPTH {
             return Err(ParseError::TooDeep(MAX_JSON_DEPTH));
         }
         let event: WebhookEvent =
             serde_json::from_value(value.clone()).map_err(|e| ParseError::Shape(e.to_string()))?;
-        if event.event.trim().is_empty() || event.event.len() > 128 {
+        if event.event.trim().is_empty() || event.event.len() > MAX_EVENT_CHARS {
             return Err(ParseError::Shape(
                 "`event` must be a short non-empty string".into(),
             ));
@@ -224,21 +226,6 @@ impl WebhookEvent {
         }
         hex::encode(h.finalize())
     }
-}
-
-fn json_depth(v: &serde_json::Value) -> usize {
-    // Iterative, so a hostile body cannot overflow the stack here.
-    let mut max = 0;
-    let mut stack = vec![(v, 1usize)];
-    while let Some((v, d)) = stack.pop() {
-        max = max.max(d);
-        match v {
-            serde_json::Value::Array(a) => stack.extend(a.iter().map(|x| (x, d + 1))),
-            serde_json::Value::Object(o) => stack.extend(o.values().map(|x| (x, d + 1))),
-            _ => {}
-        }
-    }
-    max
 }
 
 #[cfg(test)]

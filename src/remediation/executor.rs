@@ -173,6 +173,11 @@ pub async fn execute(state: &SharedState, job: &Job, proposal_id: &str) -> anyho
             "execution_rate_limited",
             false,
         ),
+        // Held by our own gate (Retry-After, budget, breaker): nothing was sent, so any
+        // action may simply wait.
+        Err(e @ ApiError::Deferred { wait, .. }) => {
+            retry(&mut p, wait, e.to_string(), "execution_deferred", false)
+        }
         Err(ApiError::Transport {
             message,
             sent: false,

@@ -21,6 +21,8 @@ pub struct SlackCall {
     pub ok: bool,
     /// When the simulator received it (for latency measurements).
     pub received: std::time::Instant,
+    /// When it arrived, by the simulator's clock (the test's manual clock, if set).
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 impl SlackCall {
@@ -62,6 +64,15 @@ struct Inner {
     next_ts: u64,
     /// Messages by (channel, ts), as last posted or updated.
     messages: Vec<(String, String, Value)>,
+    clock: Option<crate::clock::SharedClock>,
+}
+
+impl Inner {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock
+            .as_ref()
+            .map_or_else(chrono::Utc::now, |c| c.now())
+    }
 }
 
 #[derive(Clone)]
@@ -133,6 +144,11 @@ impl SlackSim {
         self.lock().faults.push(fault);
     }
 
+    /// Stamps recorded calls with `clock` instead of the system clock.
+    pub fn set_clock(&self, clock: crate::clock::SharedClock) {
+        self.lock().clock = Some(clock);
+    }
+
     pub fn calls(&self) -> Vec<SlackCall> {
         self.lock().calls.clone()
     }
@@ -201,13 +217,17 @@ async fn handle(
         if f.delay_ms > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(f.delay_ms)).await;
         }
-        sim.lock().calls.push(SlackCall {
+        let mut inner = sim.lock();
+        let at = inner.now();
+        inner.calls.push(SlackCall {
             received: std::time::Instant::now(),
+            at,
             method: method.clone(),
             body: parsed,
             ts: None,
             ok: false,
         });
+        drop(inner);
         let mut resp = slack_json(
             StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             f.body,
@@ -307,8 +327,10 @@ async fn handle(
         }
         _ => (false, None, json!({"ok": false, "error": "unknown_method"})),
     };
+    let at = inner.now();
     inner.calls.push(SlackCall {
         received: std::time::Instant::now(),
+        at,
         method,
         body: parsed,
         ts,
@@ -322,13 +344,17 @@ async fn handle(
 async fn response_url(State(sim): State<SlackSim>, headers: HeaderMap, body: Bytes) -> Response {
     let parsed = parse_body(&headers, &body);
     let ok = parsed.as_ref().is_some_and(|v| v.is_object());
-    sim.lock().calls.push(SlackCall {
+    let mut inner = sim.lock();
+    let at = inner.now();
+    inner.calls.push(SlackCall {
         received: std::time::Instant::now(),
+        at,
         method: RESPONSE_URL.into(),
         body: parsed.unwrap_or(Value::Null),
         ts: None,
         ok,
     });
+    drop(inner);
     if ok {
         (StatusCode::OK, "ok").into_response()
     } else {

@@ -20,7 +20,31 @@ pub struct SlashCommand {
 }
 
 pub fn parse(body: &[u8]) -> Result<SlashCommand, String> {
-    serde_urlencoded::from_bytes(body).map_err(|e| format!("not a slash-command form: {e}"))
+    use crate::limits::{check_chars, MAX_COMMAND_NAME_CHARS, MAX_FORM_FIELDS, MAX_ID_CHARS};
+    if body.split(|b| *b == b'&').count() > MAX_FORM_FIELDS {
+        return Err(format!(
+            "not a slash-command form: more than {MAX_FORM_FIELDS} fields"
+        ));
+    }
+    let form: SlashCommand = serde_urlencoded::from_bytes(body).map_err(|e| {
+        format!(
+            "not a slash-command form: {}",
+            crate::slack::blocks::clip(&e.to_string(), 200)
+        )
+    })?;
+    for (name, value, max) in [
+        ("command", &form.command, MAX_COMMAND_NAME_CHARS),
+        ("user_id", &form.user_id, MAX_ID_CHARS),
+        ("channel_id", &form.channel_id, MAX_ID_CHARS),
+        (
+            "response_url",
+            &form.response_url,
+            crate::limits::MAX_URL_CHARS,
+        ),
+    ] {
+        check_chars(name, value, max).map_err(|e| format!("not a slash-command form: {e}"))?;
+    }
+    Ok(form)
 }
 
 /// What a subscription or a health query covers. Connectors are as typed (id or name).
@@ -183,6 +207,10 @@ pub fn did_you_mean<'a>(
                 0
             } else if g.len() >= 3 && lc.contains(&g) {
                 1
+            } else if g.len().abs_diff(lc.len()) > 3 * 4 {
+                // Cannot be within 3 edits (4 bytes a char at most): skip the quadratic
+                // distance, so a huge word costs linear time.
+                return None;
             } else {
                 let d = edit_distance(&g, &lc);
                 let allowed = (g.chars().count() / 3).clamp(1, 3);

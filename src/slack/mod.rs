@@ -6,5 +6,6 @@ pub mod client;
 pub mod command;
 pub mod grouped;
 pub mod interaction;
+pub mod pacing;
 pub mod replies;
 pub mod signature;

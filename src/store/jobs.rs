@@ -34,6 +34,8 @@ pub enum JobKind {
         user: String,
         text: String,
     },
+    /// Post an operator notice (e.g. Fivetran down / back) in a channel.
+    ChannelNotice { channel: String, text: String },
 }
 
 impl JobKind {
@@ -44,6 +46,7 @@ impl JobKind {
             JobKind::Execute { .. } => "execute",
             JobKind::UpdateMessage { .. } => "update_message",
             JobKind::Ephemeral { .. } => "ephemeral",
+            JobKind::ChannelNotice { .. } => "channel_notice",
             JobKind::Recover { .. } => "recover",
             JobKind::ThreadReply { .. } => "thread_reply",
             JobKind::SnoozeEnd { .. } => "snooze_end",

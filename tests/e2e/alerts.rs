@@ -328,6 +328,8 @@ async fn a_transient_storm_offers_one_retry_for_all_and_runs_one_call_each() {
     let ids = storm_world_connections(&t, 6);
     let mut posts = Vec::new();
     for (i, id) in ids.iter().enumerate() {
+        // A second apart: Slack takes about one post a second per channel (see rate_limits).
+        t.clock.advance(Duration::seconds(1));
         for c in fail(&mut t, &failure_of(id, id, &format!("y{i}"), TIMEOUT)).await {
             if c.method == "chat.postMessage" {
                 posts.push(c);

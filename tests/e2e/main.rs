@@ -9,4 +9,5 @@ mod hostile_input;
 mod llm;
 mod manifests;
 mod openapi;
+mod rate_limits;
 mod world;

@@ -85,6 +85,8 @@ impl World {
                 CONNECTION, "pg_prod", "postgres",
             ));
         let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap());
+        stack.fivetran.set_clock(Arc::new(clock.clone()));
+        stack.slack.set_clock(Arc::new(clock.clone()));
         let mut settings = stack.settings(approvers);
         let mut secrets = SimStack::secrets();
         customize(&mut settings, &mut secrets);
