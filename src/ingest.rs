@@ -60,6 +60,7 @@ pub async fn ingest(
                     "handling": handling,
                 })),
         )?;
+        crate::remediation::auto::record_sync_outcome(tx, &state.policy, event)?;
         if diagnose {
             tx.enqueue_now(JobKind::Diagnose { event_id: id })?;
         }

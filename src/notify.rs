@@ -9,7 +9,7 @@ use crate::store::audit::AuditEntry;
 use crate::store::jobs::Job;
 use crate::worker::{backoff, Outcome};
 
-fn on_slack_error(job: &Job, e: SlackError) -> Outcome {
+pub(crate) fn on_slack_error(job: &Job, e: SlackError) -> Outcome {
     match e {
         SlackError::RateLimited { retry_after } => Outcome::Retry {
             after: retry_after,

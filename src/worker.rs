@@ -52,6 +52,10 @@ async fn handle(state: &SharedState, job: &Job) -> anyhow::Result<Outcome> {
         JobKind::Execute { proposal_id } => {
             crate::remediation::executor::execute(state, job, proposal_id).await
         }
+        JobKind::ExpireProposal { proposal_id } => {
+            crate::remediation::expiry::expire(state, job, proposal_id)
+        }
+        JobKind::AuditCheckpoint => crate::checkpoint::post(state, job).await,
     }
 }
 

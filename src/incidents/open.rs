@@ -153,6 +153,7 @@ pub async fn diagnose(state: &SharedState, job: &Job, event_id: u64) -> anyhow::
         requested_by: "system".into(),
         decision: None,
         execution: None,
+        governance: Default::default(),
     });
     let incident = Incident {
         id: incident_id.clone(),
@@ -218,6 +219,7 @@ pub async fn diagnose(state: &SharedState, job: &Job, event_id: u64) -> anyhow::
                         "expires_at": p.expires_at,
                     })),
             )?;
+            crate::remediation::admission::admit(tx, &state.policy, &p.id)?;
         }
         tx.enqueue_now(JobKind::Notify {
             incident_id: incident.id.clone(),

@@ -44,6 +44,7 @@ pub fn requested(r: &Request<'_>) -> (Incident, Proposal) {
         requested_by: r.user.to_string(),
         decision: None,
         execution: None,
+        governance: Default::default(),
     };
     let incident = Incident {
         id: incident_id,

@@ -1,5 +1,5 @@
-//! Slack Web API calls through slack-morphism: post, update, ephemeral. One attempt per call;
-//! the job queue owns retries and honours `Retry-After`.
+//! Slack Web API calls through slack-morphism: post, update, ephemeral, user group members,
+//! modals. One attempt per call; the job queue owns retries and honours `Retry-After`.
 
 use crate::incidents::SlackRef;
 use crate::secret::Secret;
@@ -148,6 +148,17 @@ impl SlackWebClient {
         self.run(session.chat_post_ephemeral(&req))
             .await
             .map(|_| ())
+    }
+}
+
+impl SlackWebClient {
+    /// `usergroups.users.list`: the user IDs in a user group (needs `usergroups:read`).
+    pub async fn usergroup_members(&self, group: &str) -> Result<Vec<String>, SlackError> {
+        let session = self.client.open_session(&self.token);
+        let req = SlackApiUserGroupsUsersListRequest::new(group.to_string().into());
+        self.run(session.usergroups_users_list(&req))
+            .await
+            .map(|r| r.users.into_iter().map(|u| u.to_string()).collect())
     }
 }
 

@@ -5,5 +5,6 @@ pub mod blocks;
 pub mod client;
 pub mod command;
 pub mod interaction;
+pub mod proposal_status;
 pub mod replies;
 pub mod signature;

@@ -22,6 +22,11 @@ pub enum JobKind {
         user: String,
         text: String,
     },
+    /// Expire a proposal nobody decided on (due at its `expires_at`).
+    ExpireProposal { proposal_id: String },
+    /// Post the audit head hash and record count to the checkpoint channel, then schedule
+    /// the next one.
+    AuditCheckpoint,
 }
 
 impl JobKind {
@@ -32,6 +37,8 @@ impl JobKind {
             JobKind::Execute { .. } => "execute",
             JobKind::UpdateMessage { .. } => "update_message",
             JobKind::Ephemeral { .. } => "ephemeral",
+            JobKind::ExpireProposal { .. } => "expire_proposal",
+            JobKind::AuditCheckpoint => "audit_checkpoint",
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod audit_export;
 pub mod events;
+pub mod governance;
 pub mod jobs;
 pub mod llm;
 pub mod subscriptions;
@@ -54,6 +55,7 @@ pub struct Store {
     audit: sled::Tree,
     meta: sled::Tree,
     subscriptions: sled::Tree,
+    governance: sled::Tree,
 }
 
 /// The view of the store inside one transaction.
@@ -66,6 +68,7 @@ pub struct Tx<'a> {
     audit: &'a TransactionalTree,
     meta: &'a TransactionalTree,
     subscriptions: &'a TransactionalTree,
+    governance: &'a TransactionalTree,
     pub now: DateTime<Utc>,
 }
 
@@ -210,6 +213,7 @@ impl Store {
             audit: db.open_tree("audit")?,
             meta: db.open_tree("meta")?,
             subscriptions: db.open_tree("subscriptions")?,
+            governance: db.open_tree("governance")?,
             db,
         })
     }
@@ -235,9 +239,20 @@ impl Store {
             &self.audit,
             &self.meta,
             &self.subscriptions,
+            &self.governance,
         );
         let out = trees.transaction(
-            |(events, event_keys, jobs, proposals, incidents, audit, meta, subscriptions)| {
+            |(
+                events,
+                event_keys,
+                jobs,
+                proposals,
+                incidents,
+                audit,
+                meta,
+                subscriptions,
+                governance,
+            )| {
                 let tx = Tx {
                     events,
                     event_keys,
@@ -247,6 +262,7 @@ impl Store {
                     audit,
                     meta,
                     subscriptions,
+                    governance,
                     now,
                 };
                 f(&tx)

@@ -120,7 +120,7 @@ async fn reject_makes_no_fivetran_write() {
 async fn unauthorized_click_changes_nothing_and_is_audited() {
     let mut t = World::new().await;
     let msg = t.alert("s1").await;
-    let proposal_id = msg.button_value("approve").unwrap();
+    let proposal_id = msg.proposal_id().unwrap();
     assert_eq!(t.click(&msg, "approve", "U0INTRUDER").await, 200);
     t.run_jobs().await;
     assert!(t.fivetran().is_empty());
@@ -412,7 +412,7 @@ fn crash_mid_call(t: &World, proposal_id: &str, action: syncwarden::remediation:
 async fn after_a_crash_an_idempotent_call_is_resent_once() {
     let mut t = World::new().await;
     let msg = t.alert("s1").await;
-    let id = msg.button_value("approve").unwrap();
+    let id = msg.proposal_id().unwrap();
     crash_mid_call(&t, &id, syncwarden::remediation::action::Action::RetrySync);
     t.run_jobs().await;
     let calls = t.fivetran();
@@ -429,7 +429,7 @@ async fn after_a_crash_an_idempotent_call_is_resent_once() {
 async fn after_a_crash_a_resync_is_never_sent_twice() {
     let mut t = World::new().await;
     let msg = t.alert("s1").await;
-    let id = msg.button_value("approve").unwrap();
+    let id = msg.proposal_id().unwrap();
     crash_mid_call(
         &t,
         &id,

@@ -265,7 +265,7 @@ async fn pause_by_name_is_a_proposal_that_approved_sends_exactly_one_patch() {
         "{}",
         msg.text()
     );
-    let proposal_id = msg.button_value("approve").unwrap();
+    let proposal_id = msg.proposal_id().unwrap();
     let p = t.state.store.proposal(&proposal_id).unwrap().unwrap();
     assert_eq!(p.requested_by, ALICE);
     assert!(t.fivetran().is_empty(), "nothing runs before approval");

@@ -134,7 +134,12 @@ async fn forged_or_stale_clicks_are_401_and_change_nothing() {
     t.run_jobs().await;
     assert!(t.fivetran().is_empty());
     assert!(t.slack().is_empty());
-    let p = t.state.store.proposal(&value).unwrap().unwrap();
+    let p = t
+        .state
+        .store
+        .proposal(&msg.proposal_id().unwrap())
+        .unwrap()
+        .unwrap();
     assert_eq!(
         p.state,
         syncwarden::remediation::proposal::ProposalState::Proposed

@@ -189,7 +189,7 @@ async fn guardrails_drop_unlisted_or_invalid_actions() {
         assert!(!blocks.contains(dropped), "{dropped} leaked: {blocks}");
     }
     // Buttons still carry the deterministic proposal, never a model choice.
-    let id = msg.button_value("approve").unwrap();
+    let id = msg.proposal_id().unwrap();
     let p = t.state.store.proposal(&id).unwrap().unwrap();
     assert_eq!(p.action.name(), "retry_sync");
 }
