@@ -146,6 +146,7 @@ pub async fn diagnose(state: &SharedState, job: &Job, event_id: u64) -> anyhow::
         connector_id: connector_id.clone(),
         call: action.call(&connector_id),
         risk: action.risk(),
+        governance: crate::remediation::preflight::basis(&action, details.as_ref()),
         action,
         state: ProposalState::Proposed,
         created_at: now,
@@ -153,7 +154,6 @@ pub async fn diagnose(state: &SharedState, job: &Job, event_id: u64) -> anyhow::
         requested_by: "system".into(),
         decision: None,
         execution: None,
-        governance: Default::default(),
     });
     let incident = Incident {
         id: incident_id.clone(),

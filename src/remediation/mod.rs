@@ -10,6 +10,7 @@ pub mod decide;
 pub mod executor;
 pub mod expiry;
 pub mod policy;
+pub mod preflight;
 pub mod proposal;
 pub mod reject;
 pub mod undo;

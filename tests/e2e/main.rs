@@ -8,4 +8,5 @@ mod hostile_input;
 mod llm;
 mod manifests;
 mod openapi;
+mod preflight;
 mod world;
