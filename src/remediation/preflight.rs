@@ -180,33 +180,33 @@ pub async fn gate(
             None,
         );
     }
-    let connection =
-        match state.fivetran.get_connection(&p.connector_id).await {
-            Ok(c) => c,
-            Err(ApiError::Refused { response }) if response.status == 404 => {
-                return skip(
-                    state,
-                    job,
-                    proposal_id,
-                    "the connector no longer exists in Fivetran",
-                    None,
-                )
-            }
-            Err(ApiError::RateLimited { retry_after, .. }) => {
-                return Ok(Some(Outcome::Retry {
-                    after: retry_after,
-                    error: "rate limited while re-reading the connector before running".into(),
-                    count: false,
-                }))
-            }
-            Err(e) if job.attempts + 1 < super::executor::MAX_EXECUTION_ATTEMPTS => {
-                return Ok(Some(Outcome::Retry {
-                    after: backoff(job.attempts),
-                    error: format!("could not re-read the connector before running: {e}"),
-                    count: true,
-                }))
-            }
-            Err(e) => return skip(
+    let connection = match state.fivetran.get_connection(&p.connector_id).await {
+        Ok(c) => c,
+        Err(ApiError::Refused { response }) if response.status == 404 => {
+            return skip(
+                state,
+                job,
+                proposal_id,
+                "the connector no longer exists in Fivetran",
+                None,
+            )
+        }
+        Err(ApiError::RateLimited { retry_after, .. }) => {
+            return Ok(Some(Outcome::Retry {
+                after: retry_after,
+                error: "rate limited while re-reading the connector before running".into(),
+                count: false,
+            }))
+        }
+        Err(e) if job.attempts + 1 < super::executor::MAX_EXECUTION_ATTEMPTS => {
+            return Ok(Some(Outcome::Retry {
+                after: backoff(job.attempts),
+                error: format!("could not re-read the connector before running: {e}"),
+                count: true,
+            }))
+        }
+        Err(e) => {
+            return skip(
                 state,
                 job,
                 proposal_id,
@@ -214,8 +214,9 @@ pub async fn gate(
                     "could not re-read the connector before running it ({e}), so nothing was sent"
                 ),
                 None,
-            ),
-        };
+            )
+        }
+    };
     match check(&p, &connection) {
         Check::Skip(reason) => skip(state, job, proposal_id, &reason, Some(&connection)),
         Check::Proceed(prior) => {

@@ -4,6 +4,7 @@
 mod approval_loop;
 mod audit_log;
 mod commands;
+mod governance;
 mod hostile_input;
 mod llm;
 mod manifests;
