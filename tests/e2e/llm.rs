@@ -272,6 +272,9 @@ async fn canary_secrets_never_reach_the_model_or_the_logs() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests' threads may have cached "nobody listens" for shared callsites before this
+    // thread-local subscriber existed; make every callsite ask again.
+    tracing::callsite::rebuild_interest_cache();
     let (mut t, sim) = world_with_llm(100_000, Duration::from_secs(5)).await;
     let canaries = [
         syncwarden::sim::stack::FIVETRAN_SECRET,
