@@ -65,6 +65,7 @@ pub async fn ingest(
                 })),
         )?;
         let mut queued = false;
+        crate::remediation::auto::record_sync_outcome(tx, &state.policy, event)?;
         if diagnose {
             if let Some(c) = &event.connector_id {
                 // Marks the streak before diagnosis, so a success that arrives in between

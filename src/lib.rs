@@ -3,6 +3,7 @@
 //! runs the approved Fivetran call and audits every step.
 
 pub mod app;
+pub mod checkpoint;
 pub mod cli;
 pub mod clock;
 pub mod commands;

@@ -75,6 +75,10 @@ async fn handle(state: &SharedState, job: &Job) -> anyhow::Result<Outcome> {
         JobKind::StormMessage { storm_id } => {
             crate::notify::storm_message(state, job, storm_id).await
         }
+        JobKind::ExpireProposal { proposal_id } => {
+            crate::remediation::expiry::expire(state, job, proposal_id)
+        }
+        JobKind::AuditCheckpoint => crate::checkpoint::post(state, job).await,
     }
 }
 

@@ -36,6 +36,11 @@ pub enum JobKind {
     },
     /// Post an operator notice (e.g. Fivetran down / back) in a channel.
     ChannelNotice { channel: String, text: String },
+    /// Expire a proposal nobody decided on (due at its `expires_at`).
+    ExpireProposal { proposal_id: String },
+    /// Post the audit head hash and record count to the checkpoint channel, then schedule
+    /// the next one.
+    AuditCheckpoint,
 }
 
 impl JobKind {
@@ -51,6 +56,8 @@ impl JobKind {
             JobKind::ThreadReply { .. } => "thread_reply",
             JobKind::SnoozeEnd { .. } => "snooze_end",
             JobKind::StormMessage { .. } => "storm_message",
+            JobKind::ExpireProposal { .. } => "expire_proposal",
+            JobKind::AuditCheckpoint => "audit_checkpoint",
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod audit_export;
 pub mod commit;
 pub mod events;
+pub mod governance;
 pub mod jobs;
 pub mod llm;
 pub mod subscriptions;
@@ -59,6 +60,7 @@ pub struct Store {
     meta: sled::Tree,
     subscriptions: sled::Tree,
     alerting: sled::Tree,
+    governance: sled::Tree,
     commit: commit::Coalescer,
 }
 
@@ -92,6 +94,7 @@ pub struct Tx<'a> {
     meta: &'a TransactionalTree,
     subscriptions: &'a TransactionalTree,
     alerting: &'a TransactionalTree,
+    governance: &'a TransactionalTree,
     pub now: DateTime<Utc>,
 }
 
@@ -242,6 +245,7 @@ impl Store {
             meta: db.open_tree("meta")?,
             subscriptions: db.open_tree("subscriptions")?,
             alerting: db.open_tree("alerting")?,
+            governance: db.open_tree("governance")?,
             db,
             commit: commit::Coalescer::new(),
         })
@@ -269,6 +273,7 @@ impl Store {
             &self.meta,
             &self.subscriptions,
             &self.alerting,
+            &self.governance,
         );
         let out = trees.transaction(
             |(
@@ -281,6 +286,7 @@ impl Store {
                 meta,
                 subscriptions,
                 alerting,
+                governance,
             )| {
                 let tx = Tx {
                     events,
@@ -292,6 +298,7 @@ impl Store {
                     meta,
                     subscriptions,
                     alerting,
+                    governance,
                     now,
                 };
                 f(&tx)
