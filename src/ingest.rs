@@ -6,7 +6,7 @@ use crate::fivetran::webhook::{EventKind, WebhookEvent};
 use crate::store::audit::AuditEntry;
 use crate::store::events::StoredEvent;
 use crate::store::jobs::JobKind;
-use crate::store::StoreError;
+use crate::store::{StoreError, Tx, TxResult};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ingested {
@@ -14,15 +14,24 @@ pub enum Ingested {
     Duplicate { event_id: u64 },
 }
 
-pub async fn ingest(
-    state: &SharedState,
+/// Whether a failure gets diagnosed (it needs a connector to look at).
+fn diagnoses(event: &WebhookEvent) -> bool {
+    event.kind() == EventKind::Failure && event.connector_id.is_some()
+}
+
+/// Records one delivery inside `tx`: the event, its audit record and, for a failure, the
+/// diagnose job. A delivery already stored (same dedupe key) changes nothing.
+pub fn record(
+    tx: &Tx<'_>,
     event: &WebhookEvent,
-    payload: serde_json::Value,
-) -> Result<Ingested, StoreError> {
-    let now = state.now();
+    payload: &serde_json::Value,
+) -> TxResult<Ingested> {
     let kind = event.kind();
     let dedupe_key = event.dedupe_key();
-    let diagnose = kind == EventKind::Failure && event.connector_id.is_some();
+    if let Some(event_id) = tx.event_id_for_key(&dedupe_key)? {
+        return Ok(Ingested::Duplicate { event_id });
+    }
+    let diagnose = diagnoses(event);
     let handling = match kind {
         EventKind::Probe => "probe",
         EventKind::Failure if diagnose => "diagnose",
@@ -30,45 +39,50 @@ pub async fn ingest(
         EventKind::Recorded => "recorded",
         EventKind::Unknown => "ignored: unknown event",
     };
-    let result = state.store.transact(now, |tx| {
-        if let Some(event_id) = tx.event_id_for_key(&dedupe_key)? {
-            return Ok(Ingested::Duplicate { event_id });
-        }
-        let id = tx.new_id()?;
-        let stored = StoredEvent {
-            id,
-            received_at: now,
-            dedupe_key: dedupe_key.clone(),
-            event: event.event.clone(),
-            connector_id: event.connector_id.clone(),
-            connector_name: event.connector_name.clone(),
-            connector_type: event.connector_type.clone(),
-            sync_id: event.sync_id.clone(),
-            status: event.status().map(str::to_string),
-            handling: handling.to_string(),
-            payload: payload.clone(),
-        };
-        tx.insert_event(&stored)?;
-        tx.audit(
-            AuditEntry::system("event_received")
-                .connector(event.connector_id.as_deref())
-                .event(id)
-                .detail(serde_json::json!({
-                    "event": event.event,
-                    "status": event.status(),
-                    "sync_id": event.sync_id,
-                    "handling": handling,
-                })),
-        )?;
-        if diagnose {
-            tx.enqueue_now(JobKind::Diagnose { event_id: id })?;
-        }
-        Ok(Ingested::Accepted { event_id: id, kind })
-    })?;
+    let id = tx.new_id()?;
+    let stored = StoredEvent {
+        id,
+        received_at: tx.now,
+        dedupe_key,
+        event: event.event.clone(),
+        connector_id: event.connector_id.clone(),
+        connector_name: event.connector_name.clone(),
+        connector_type: event.connector_type.clone(),
+        sync_id: event.sync_id.clone(),
+        status: event.status().map(str::to_string),
+        handling: handling.to_string(),
+        payload: payload.clone(),
+    };
+    tx.insert_event(&stored)?;
+    tx.audit(
+        AuditEntry::system("event_received")
+            .connector(event.connector_id.as_deref())
+            .event(id)
+            .detail(serde_json::json!({
+                "event": event.event,
+                "status": event.status(),
+                "sync_id": event.sync_id,
+                "handling": handling,
+            })),
+    )?;
+    if diagnose {
+        tx.enqueue_now(JobKind::Diagnose { event_id: id })?;
+    }
+    Ok(Ingested::Accepted { event_id: id, kind })
+}
+
+pub async fn ingest(
+    state: &SharedState,
+    event: &WebhookEvent,
+    payload: serde_json::Value,
+) -> Result<Ingested, StoreError> {
+    let result = state
+        .store
+        .transact(state.now(), |tx| record(tx, event, &payload))?;
     if matches!(result, Ingested::Accepted { .. }) {
         // Acknowledge only what is on disk. Concurrent webhooks share one flush.
         state.store.durable().await?;
-        if diagnose {
+        if diagnoses(event) {
             state.jobs_ready.notify_one();
         }
     }
