@@ -76,15 +76,15 @@ pub async fn ingest(
     event: &WebhookEvent,
     payload: serde_json::Value,
 ) -> Result<Ingested, StoreError> {
+    // Acknowledge only what is on disk (a duplicate too: its original may still be in
+    // flight). Concurrent webhooks share one transaction and one flush.
+    let owned = event.clone();
     let result = state
         .store
-        .transact(state.now(), |tx| record(tx, event, &payload))?;
-    if matches!(result, Ingested::Accepted { .. }) {
-        // Acknowledge only what is on disk. Concurrent webhooks share one flush.
-        state.store.durable().await?;
-        if diagnoses(event) {
-            state.jobs_ready.notify_one();
-        }
+        .transact_durable(state.now(), move |tx| record(tx, &owned, &payload))
+        .await?;
+    if matches!(result, Ingested::Accepted { .. }) && diagnoses(event) {
+        state.jobs_ready.notify_one();
     }
     Ok(result)
 }

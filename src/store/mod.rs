@@ -3,6 +3,7 @@
 //! and any follow-up job, so they land together or not at all.
 
 pub mod audit;
+pub mod batch;
 pub mod commit;
 pub mod events;
 pub mod jobs;
@@ -57,6 +58,7 @@ pub struct Store {
     meta: sled::Tree,
     subscriptions: sled::Tree,
     commit: commit::Coalescer,
+    batcher: batch::Batcher,
 }
 
 /// How the store is opened.
@@ -239,6 +241,7 @@ impl Store {
             subscriptions: db.open_tree("subscriptions")?,
             db,
             commit: commit::Coalescer::new(),
+            batcher: batch::Batcher::default(),
         })
     }
 
@@ -457,7 +460,7 @@ mod tests {
         assert!(!s.transact(now, |tx| tx.complete_job(&later[0])).unwrap());
     }
 
-    fn copy_dir(from: &Path, to: &Path) {
+    pub(crate) fn copy_dir(from: &Path, to: &Path) {
         std::fs::create_dir_all(to).unwrap();
         for entry in std::fs::read_dir(from).unwrap() {
             let entry = entry.unwrap();

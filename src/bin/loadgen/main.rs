@@ -74,6 +74,21 @@ fn client(concurrency: usize) -> anyhow::Result<reqwest::Client> {
         .build()?)
 }
 
+/// Server and load-generator CPU per request between two (server, self) readings.
+fn per_request(
+    before: (Duration, Duration),
+    after: (Duration, Duration),
+    requests: usize,
+) -> String {
+    let per =
+        |a: Duration, b: Duration| a.saturating_sub(b).as_secs_f64() * 1e6 / requests.max(1) as f64;
+    format!(
+        "{:.0} µs / {:.0} µs",
+        per(after.0, before.0),
+        per(after.1, before.1)
+    )
+}
+
 fn check(run: &Run, phase: &str) -> anyhow::Result<()> {
     if let Some(why) = &run.stalled {
         bail!("{phase}: {why} after {} acknowledged", run.acked);
@@ -160,6 +175,7 @@ async fn main() -> anyhow::Result<()> {
         &drive::closed_loop(&client, &bare_url, warm, args.concurrency).await,
         "ceiling warm-up",
     )?;
+    let cpu_before = (bare.cpu(), procs::cpu_time("self"));
     let ceiling = drive::closed_loop(
         &client,
         &bare_url,
@@ -168,6 +184,11 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
     check(&ceiling, "ceiling")?;
+    let ceiling_cpu = per_request(
+        cpu_before,
+        (bare.cpu(), procs::cpu_time("self")),
+        ceiling.acked,
+    );
     drop(bare);
 
     // 2. syncwarden on an empty store.
@@ -189,6 +210,7 @@ async fn main() -> anyhow::Result<()> {
     acknowledged += warm.acked;
 
     eprintln!("syncwarden: durable ingest, closed loop");
+    let cpu_before = (server.cpu(), procs::cpu_time("self"));
     let ingest = drive::closed_loop(
         &client,
         &url,
@@ -197,6 +219,11 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
     check(&ingest, "ingest")?;
+    let ingest_cpu = per_request(
+        cpu_before,
+        (server.cpu(), procs::cpu_time("self")),
+        ingest.acked,
+    );
     acknowledged += ingest.acked;
 
     eprintln!("syncwarden: {}/s for {} s", args.rate, args.seconds);
@@ -268,12 +295,24 @@ async fn main() -> anyhow::Result<()> {
         "",
         "",
     );
+    report.row(
+        "CPU per request: server / load generator (ceiling)",
+        ceiling_cpu,
+        "",
+        "",
+    );
     let ratio = ingest.rate() / ceiling.rate();
     report.row(
         "durable ingest (closed loop)",
         format!("{:.0} webhooks/s", ingest.rate()),
         "≥ 50 % of ceiling",
         report::verdict(format!("{:.0} %", 100.0 * ratio), ratio >= 0.5),
+    );
+    report.row(
+        "CPU per webhook: server / load generator (ingest)",
+        ingest_cpu,
+        "",
+        "",
     );
     let p99 = percentile(&latency.latencies, 0.99);
     report.row(

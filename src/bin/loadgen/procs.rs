@@ -45,9 +45,31 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat`
+/// (`self` for this process). Clock ticks are 1/100 s on Linux.
+pub fn cpu_time(pid: &str) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // The command name may hold spaces; the fields after its closing parenthesis do not.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
 impl Server {
     pub fn rss(&self) -> Option<u64> {
         rss_bytes(self.pid)
+    }
+
+    pub fn cpu(&self) -> Duration {
+        cpu_time(&self.pid.to_string())
     }
 
     async fn wait_ready(&mut self, client: &reqwest::Client, path: &str) -> anyhow::Result<()> {
