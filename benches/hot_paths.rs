@@ -132,7 +132,7 @@ fn render(c: &mut Criterion) {
     c.bench_function("block_kit_render_alert", |b| {
         b.iter(|| {
             let content =
-                blocks::incident_message(black_box(&incident), proposal.as_ref(), &url, now);
+                blocks::incident_message(black_box(&incident), proposal.as_ref(), &url, now, None);
             serde_json::to_vec(&content).map(|v| v.len())
         })
     });

@@ -48,18 +48,32 @@ impl AppState {
                 settings.data_dir.display()
             )
         })?;
+        let clock: SharedClock = clock.unwrap_or_else(|| Arc::new(SystemClock));
         let fivetran = FivetranClient::new(
             &settings.fivetran_api_base,
             secrets.fivetran_api_key.clone(),
             secrets.fivetran_api_secret.clone(),
             settings.fivetran_timeout,
-        )?;
+        )?
+        .with_clock(clock.clone());
+        fivetran
+            .gate()
+            .on_breaker_change(crate::notices::breaker_hook(
+                store.clone(),
+                clock.clone(),
+                settings.slack_default_channel.clone(),
+            ));
         let slack = SlackWebClient::new(
             &settings.slack_api_base,
             &secrets.slack_bot_token,
             settings.slack_timeout,
-        )?;
-        let policy = Policy::new(settings.approvers.clone(), settings.proposal_ttl);
+        )?
+        .with_clock(clock.clone());
+        let policy = Policy::with_settings(
+            settings.approvers.clone(),
+            settings.proposal_ttl,
+            &settings.policy,
+        );
         let redactor = Redactor::new(secrets.values());
         // Compile the rule tables now rather than on the first alert (hundreds of ms).
         let _ = crate::diagnosis::classify::classify_message("warm-up", None);
@@ -73,7 +87,7 @@ impl AppState {
             settings,
             secrets,
             store,
-            clock: clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            clock,
             fivetran,
             slack,
             policy,

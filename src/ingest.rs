@@ -14,28 +14,38 @@ pub enum Ingested {
     Duplicate { event_id: u64 },
 }
 
-/// Whether a failure gets diagnosed (it needs a connector to look at).
-fn diagnoses(event: &WebhookEvent) -> bool {
-    event.kind() == EventKind::Failure && event.connector_id.is_some()
+/// What [`record`] did: the outcome, and whether it queued a job for the worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub outcome: Ingested,
+    pub queued: bool,
 }
 
-/// Records one delivery inside `tx`: the event, its audit record and, for a failure, the
-/// diagnose job. A delivery already stored (same dedupe key) changes nothing.
+/// Records one delivery inside `tx`: the event, its audit record and the job it calls for
+/// (diagnose a failure; recover a failing connector on success). A delivery already stored
+/// (same dedupe key) changes nothing.
 pub fn record(
     tx: &Tx<'_>,
     event: &WebhookEvent,
     payload: &serde_json::Value,
-) -> TxResult<Ingested> {
+) -> TxResult<Recorded> {
     let kind = event.kind();
     let dedupe_key = event.dedupe_key();
     if let Some(event_id) = tx.event_id_for_key(&dedupe_key)? {
-        return Ok(Ingested::Duplicate { event_id });
+        return Ok(Recorded {
+            outcome: Ingested::Duplicate { event_id },
+            queued: false,
+        });
     }
-    let diagnose = diagnoses(event);
+    let diagnose = kind == EventKind::Failure && event.connector_id.is_some();
+    let success_of = (kind == EventKind::Success)
+        .then_some(event.connector_id.as_deref())
+        .flatten();
     let handling = match kind {
         EventKind::Probe => "probe",
         EventKind::Failure if diagnose => "diagnose",
         EventKind::Failure => "ignored: no connector_id",
+        EventKind::Success => "recorded: success",
         EventKind::Recorded => "recorded",
         EventKind::Unknown => "ignored: unknown event",
     };
@@ -65,10 +75,28 @@ pub fn record(
                 "handling": handling,
             })),
     )?;
+    let mut queued = false;
     if diagnose {
+        if let Some(c) = &event.connector_id {
+            // Marks the streak before diagnosis, so a success that arrives in between
+            // still ends it.
+            tx.mark_failing(c)?;
+        }
         tx.enqueue_now(JobKind::Diagnose { event_id: id })?;
+        queued = true;
     }
-    Ok(Ingested::Accepted { event_id: id, kind })
+    if let Some(c) = success_of {
+        // Only a connector with a failure streak has something to recover from: most
+        // successes cost no job at all.
+        if tx.streak(c)?.is_some() {
+            tx.enqueue_now(JobKind::Recover { event_id: id })?;
+            queued = true;
+        }
+    }
+    Ok(Recorded {
+        outcome: Ingested::Accepted { event_id: id, kind },
+        queued,
+    })
 }
 
 pub async fn ingest(
@@ -79,12 +107,12 @@ pub async fn ingest(
     // Acknowledge only what is on disk (a duplicate too: its original may still be in
     // flight). Concurrent webhooks share one transaction and one flush.
     let owned = event.clone();
-    let result = state
+    let recorded = state
         .store
         .transact_durable(state.now(), move |tx| record(tx, &owned, &payload))
         .await?;
-    if matches!(result, Ingested::Accepted { .. }) && diagnoses(event) {
+    if recorded.queued {
         state.jobs_ready.notify_one();
     }
-    Ok(result)
+    Ok(recorded.outcome)
 }

@@ -2,6 +2,7 @@
 //! machine, who may decide, and the executor that alone calls mutating Fivetran endpoints.
 
 pub mod action;
+pub mod batch;
 pub mod decide;
 pub mod executor;
 pub mod policy;

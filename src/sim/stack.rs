@@ -52,6 +52,15 @@ impl SimStack {
             slack_timeout: Duration::from_secs(5),
             approvers: approvers.iter().map(|s| s.to_string()).collect(),
             proposal_ttl: Duration::from_secs(4 * 3600),
+            // Alert at once, so a single failure shows the whole loop; tests of the grace and
+            // the storm debounce set their own values.
+            alerts: crate::config::AlertSettings {
+                transient_grace: Duration::ZERO,
+                storm_debounce: Duration::ZERO,
+                ..crate::config::AlertSettings::default()
+            },
+            policy: crate::remediation::policy::PolicySettings::default(),
+            audit: crate::config::AuditSettings::default(),
             llm: None,
         }
     }

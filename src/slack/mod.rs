@@ -4,6 +4,8 @@
 pub mod blocks;
 pub mod client;
 pub mod command;
+pub mod grouped;
 pub mod interaction;
+pub mod pacing;
 pub mod replies;
 pub mod signature;

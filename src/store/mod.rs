@@ -2,7 +2,9 @@
 //! swapped. State changes happen in [`Store::transact`], which also appends the audit record
 //! and any follow-up job, so they land together or not at all.
 
+pub mod alerting;
 pub mod audit;
+pub mod audit_export;
 pub mod batch;
 pub mod commit;
 pub mod events;
@@ -57,6 +59,7 @@ pub struct Store {
     audit: sled::Tree,
     meta: sled::Tree,
     subscriptions: sled::Tree,
+    alerting: sled::Tree,
     commit: commit::Coalescer,
     batcher: batch::Batcher,
 }
@@ -90,6 +93,7 @@ pub struct Tx<'a> {
     audit: &'a TransactionalTree,
     meta: &'a TransactionalTree,
     subscriptions: &'a TransactionalTree,
+    alerting: &'a TransactionalTree,
     pub now: DateTime<Utc>,
 }
 
@@ -239,6 +243,7 @@ impl Store {
             audit: db.open_tree("audit")?,
             meta: db.open_tree("meta")?,
             subscriptions: db.open_tree("subscriptions")?,
+            alerting: db.open_tree("alerting")?,
             db,
             commit: commit::Coalescer::new(),
             batcher: batch::Batcher::default(),
@@ -266,9 +271,20 @@ impl Store {
             &self.audit,
             &self.meta,
             &self.subscriptions,
+            &self.alerting,
         );
         let out = trees.transaction(
-            |(events, event_keys, jobs, proposals, incidents, audit, meta, subscriptions)| {
+            |(
+                events,
+                event_keys,
+                jobs,
+                proposals,
+                incidents,
+                audit,
+                meta,
+                subscriptions,
+                alerting,
+            )| {
                 let tx = Tx {
                     events,
                     event_keys,
@@ -278,6 +294,7 @@ impl Store {
                     audit,
                     meta,
                     subscriptions,
+                    alerting,
                     now,
                 };
                 f(&tx)

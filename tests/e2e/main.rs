@@ -1,10 +1,13 @@
 //! End-to-end tests: the real router and real clients against the simulators in `src/sim/`.
 //! One binary to keep link time down.
 
+mod alerts;
 mod approval_loop;
+mod audit_log;
 mod commands;
 mod hostile_input;
 mod llm;
 mod manifests;
 mod openapi;
+mod rate_limits;
 mod world;

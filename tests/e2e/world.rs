@@ -47,6 +47,22 @@ pub fn transient_failure(sync_id: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// A successful `sync_end` for `connector`: ends its failure streak.
+pub fn success_of(connector: &str, sync_id: &str) -> Vec<u8> {
+    serde_json::json!({
+        "event": "sync_end",
+        "created": "2026-11-25T10:30:00.000Z",
+        "connector_type": "postgres",
+        "connector_id": connector,
+        "connector_name": "pg_prod",
+        "sync_id": sync_id,
+        "destination_group_id": "projected_sickle",
+        "data": {"status": "SUCCESSFUL"}
+    })
+    .to_string()
+    .into_bytes()
+}
+
 impl World {
     pub async fn new() -> Self {
         Self::with_approvers(&[APPROVER]).await
@@ -69,6 +85,8 @@ impl World {
                 CONNECTION, "pg_prod", "postgres",
             ));
         let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap());
+        stack.fivetran.set_clock(Arc::new(clock.clone()));
+        stack.slack.set_clock(Arc::new(clock.clone()));
         let mut settings = stack.settings(approvers);
         let mut secrets = SimStack::secrets();
         customize(&mut settings, &mut secrets);

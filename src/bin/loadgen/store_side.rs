@@ -53,7 +53,7 @@ pub fn prefill(store: &Store, target: usize) -> anyhow::Result<(usize, Duration)
         let accepted = store.transact(Utc::now(), |tx| {
             let mut accepted = 0;
             for (event, payload) in &batch {
-                if let Ingested::Accepted { .. } = record(tx, event, payload)? {
+                if let Ingested::Accepted { .. } = record(tx, event, payload)?.outcome {
                     accepted += 1;
                 }
             }
