@@ -25,6 +25,12 @@ pub fn failing_connector(n: usize) -> String {
     format!("lg_fail_{n:05}")
 }
 
+/// Its destination group: one each, so no two alerts make a storm (storm grouping is a
+/// deliberate delay, reported apart from the pipeline's latency).
+pub fn failing_group(n: usize) -> String {
+    format!("lg_group_{n:05}")
+}
+
 /// A uuid-shaped sync id, unique per (phase, i).
 fn sync_id(phase: u8, i: usize) -> String {
     let x = i as u64;
@@ -62,12 +68,13 @@ pub fn make(
             let created = "2026-11-25T10:00:00.000Z";
             let (value, alert_connector) = if is_failure(i, failure_share) {
                 let id = failing_connector(failures);
+                let group = failing_group(failures);
                 failures += 1;
                 let v = serde_json::json!({
                     "event": "sync_end", "created": created,
                     "connector_type": "postgres", "connector_id": id,
                     "connector_name": format!("postgres.{id}"), "sync_id": sync_id(phase, i),
-                    "destination_group_id": GROUP,
+                    "destination_group_id": group,
                     "data": {"status": "FAILURE_WITH_TASK", "reason": FAILURE_REASON, "taskType": "retry_sync"}
                 });
                 (v, Some(id))

@@ -146,6 +146,11 @@ pub async fn serve_bare(listen: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The alert settings under test: no deliberate waits, so the alert-to-Slack figure is the
+/// pipeline's own latency. What the waits add by default is reported beside it.
+pub const ALERTS: &str =
+    "transient_grace = \"0s\"\nstorm_debounce = \"0s\"\nstorm_threshold = 1000\n";
+
 pub struct Syncwarden {
     pub exe: PathBuf,
     pub config: PathBuf,
@@ -166,7 +171,8 @@ impl Syncwarden {
                 "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\ncache_mb = {cache_mb}\n\
                  [fivetran]\napi_base = \"http://{}\"\n\
                  [slack]\napi_base = \"http://{}/api\"\ndefault_channel = \"{CHANNEL}\"\n\
-                 [policy]\napprovers = [\"{APPROVER}\"]\n",
+                 [policy]\napprovers = [\"{APPROVER}\"]\n\
+                 [alerts]\n{ALERTS}",
                 data_dir.display(),
                 stack.fivetran_addr,
                 stack.slack_addr

@@ -4,6 +4,7 @@
 
 use crate::bodies;
 use chrono::Utc;
+use std::path::Path;
 use std::time::{Duration, Instant};
 use syncwarden::fivetran::webhook::WebhookEvent;
 use syncwarden::ingest::{record, Ingested};
@@ -90,9 +91,33 @@ pub fn counts(store: &Store) -> anyhow::Result<Counts> {
     })
 }
 
-/// Reads every audit record from a freshly opened store and checks the chain: what
-/// `audit verify` has to do. Returns (records, time).
-pub fn time_audit_verify(dir: &std::path::Path, cache_mb: u64) -> anyhow::Result<(u64, Duration)> {
+/// `syncwarden audit verify` on the data directory, as an operator runs it. Returns the
+/// records it verified and how long the whole command took.
+pub fn time_cli_verify(exe: &Path, dir: &Path) -> anyhow::Result<(u64, Duration)> {
+    let start = Instant::now();
+    let out = std::process::Command::new(exe)
+        .args(["audit", "verify", "--data-dir"])
+        .arg(dir)
+        .output()?;
+    let took = start.elapsed();
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        anyhow::bail!(
+            "syncwarden audit verify failed ({}): {text}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let records = regex::Regex::new(r"verified: (\d+) record")?
+        .captures(&text)
+        .and_then(|c| c[1].parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("unexpected audit verify output: {text}"))?;
+    Ok((records, took))
+}
+
+/// The same check in this process through the library (`Store::verify_audit`), without
+/// process start-up. Returns (records, time).
+pub fn time_audit_verify(dir: &Path, cache_mb: u64) -> anyhow::Result<(u64, Duration)> {
     let start = Instant::now();
     let store = Store::open_with(
         dir,
@@ -100,7 +125,8 @@ pub fn time_audit_verify(dir: &std::path::Path, cache_mb: u64) -> anyhow::Result
             cache_bytes: cache_mb * 1024 * 1024,
         },
     )?;
-    let records = store.audit_records()?;
-    let n = verify_chain(&records).map_err(|seq| anyhow::anyhow!("audit chain breaks at {seq}"))?;
-    Ok((n, start.elapsed()))
+    let summary = store
+        .verify_audit(None)?
+        .map_err(|fault| anyhow::anyhow!("audit chain is broken: {fault}"))?;
+    Ok((summary.records, start.elapsed()))
 }
