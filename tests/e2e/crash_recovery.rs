@@ -50,8 +50,7 @@ async fn a_post_interrupted_by_a_crash_is_found_in_the_channel_not_posted_again(
     let found = t
         .audit()
         .into_iter()
-        .filter(|r| r.entry.kind == "message_posted")
-        .last()
+        .rfind(|r| r.entry.kind == "message_posted")
         .unwrap();
     assert_eq!(found.entry.detail["found_after_restart"], true);
 }
