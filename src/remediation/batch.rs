@@ -28,21 +28,27 @@ pub async fn run(state: &SharedState, job: &Job, mut p: Proposal) -> anyhow::Res
         let now = state.now();
         let (ok, status, message) = match result {
             Ok(resp) => (true, Some(resp.status), resp.message),
-            Err(ApiError::RateLimited { retry_after, .. }) => {
-                // Not sent: wait as Fivetran asks, then resume at this call.
-                let due = now + chrono::Duration::from_std(retry_after).unwrap_or_default();
+            // Not done (a 429, or held by the gate: Retry-After, budget, breaker): wait, then
+            // resume at this call.
+            Err(e) if e.wait().is_some() => {
+                let wait = e.wait().unwrap_or_default();
+                let kind = if matches!(e, ApiError::Deferred { .. }) {
+                    "execution_deferred"
+                } else {
+                    "execution_rate_limited"
+                };
+                let due = now + chrono::Duration::from_std(wait).unwrap_or_default();
                 let snapshot = p.clone();
                 state.store.transact(now, |tx| {
-                    tx.audit(
-                        entry("execution_rate_limited", &snapshot, &item.connector_id).detail(
-                            serde_json::json!({
-                                "method": item.call.method,
-                                "path": item.call.path,
-                                "retry_at": due,
-                            }),
-                        ),
-                    )?;
-                    tx.reschedule_job(job, due, "Fivetran rate limit".into(), false)
+                    tx.audit(entry(kind, &snapshot, &item.connector_id).detail(
+                        serde_json::json!({
+                            "method": item.call.method,
+                            "path": item.call.path,
+                            "retry_at": due,
+                            "error": e.to_string(),
+                        }),
+                    ))?;
+                    tx.reschedule_job(job, due, e.to_string(), false)
                 })?;
                 return Ok(Outcome::Done);
             }
