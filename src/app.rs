@@ -69,7 +69,11 @@ impl AppState {
             settings.slack_timeout,
         )?
         .with_clock(clock.clone());
-        let policy = Policy::new(settings.approvers.clone(), settings.proposal_ttl);
+        let policy = Policy::with_settings(
+            settings.approvers.clone(),
+            settings.proposal_ttl,
+            &settings.policy,
+        );
         let redactor = Redactor::new(secrets.values());
         // Compile the rule tables now rather than on the first alert (hundreds of ms).
         let _ = crate::diagnosis::classify::classify_message("warm-up", None);

@@ -96,6 +96,59 @@ pub enum AuditCommand {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Walk the hash chain; exit 2 naming the first bad record (changed, missing, reordered,
+    /// rewritten, truncated).
+    Verify {
+        /// A checkpoint posted earlier (`SEQ:HASH`): that record must still have that hash.
+        #[arg(long)]
+        checkpoint: Option<crate::store::audit::Checkpoint>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Write records with their hashes, one JSON object per line, oldest first.
+    Export {
+        /// Only records at or after this time: RFC 3339 (`2026-11-25T00:00:00Z`), a date
+        /// (`2026-11-25`, UTC midnight) or an age (`24h`, `7d`).
+        #[arg(long, value_parser = parse_since)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// One JSON object per line (for a SIEM or a warehouse loader).
+    Jsonl,
+}
+
+/// `--since`: an RFC 3339 time, a UTC date, or an age such as `24h` (relative to now).
+pub fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    parse_since_at(text, chrono::Utc::now())
+}
+
+fn parse_since_at(
+    text: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    let t = text.trim();
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(t) {
+        return Ok(at.with_timezone(&chrono::Utc));
+    }
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return Ok(day.and_time(chrono::NaiveTime::MIN).and_utc());
+    }
+    match crate::duration::parse_duration(t) {
+        Ok(age) => Ok(now - chrono::Duration::from_std(age).map_err(|e| e.to_string())?),
+        Err(_) => Err(format!(
+            "{t:?} is not a time: use RFC 3339 (2026-11-25T00:00:00Z), a date (2026-11-25) or an age (24h, 7d)"
+        )),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -186,7 +239,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let store = open_store(&cli.config, data_dir)?;
             let records = store.audit_records()?;
-            let chain = crate::store::audit::verify_chain(&records);
+            let chain = store.verify_audit(None)?;
             let mut out = std::io::stdout().lock();
             for r in records
                 .iter()
@@ -198,10 +251,63 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     writeln!(out, "{}", crate::demo::audit_line(r))?;
                 }
             }
-            if let Err(seq) = chain {
-                eprintln!("warning: audit chain broken at record {seq}");
+            if let Err(fault) = chain {
+                eprintln!(
+                    "warning: audit chain broken at record {}: {fault}",
+                    fault.first_bad()
+                );
                 return Ok(ExitCode::from(2));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            command:
+                AuditCommand::Verify {
+                    checkpoint,
+                    data_dir,
+                },
+        } => {
+            let store = open_store(&cli.config, data_dir)?;
+            match store.verify_audit(checkpoint.clone())? {
+                Ok(summary) => {
+                    println!(
+                        "audit log verified: {} record(s), head {}{}",
+                        summary.records,
+                        summary.head,
+                        checkpoint
+                            .map(|c| format!(", checkpoint {} matches", c.seq))
+                            .unwrap_or_default()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(fault) => {
+                    eprintln!(
+                        "audit chain broken at record {}: {fault}",
+                        fault.first_bad()
+                    );
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
+        Command::Audit {
+            command:
+                AuditCommand::Export {
+                    since,
+                    format: ExportFormat::Jsonl,
+                    output,
+                    data_dir,
+                },
+        } => {
+            let store = open_store(&cli.config, data_dir)?;
+            let n = match &output {
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    store.export_audit(&mut std::io::BufWriter::new(file), since)?
+                }
+                None => store.export_audit(&mut std::io::stdout().lock(), since)?,
+            };
+            eprintln!("exported {n} audit record(s)");
             Ok(ExitCode::SUCCESS)
         }
         Command::Events {
@@ -316,6 +422,29 @@ fn classification_json(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn since_takes_times_dates_and_ages() {
+        use chrono::TimeZone;
+        let now = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 25, 12, 0, 0)
+            .unwrap();
+        assert_eq!(
+            parse_since_at("2026-11-25T10:30:00+01:00", now).unwrap(),
+            chrono::Utc
+                .with_ymd_and_hms(2026, 11, 25, 9, 30, 0)
+                .unwrap()
+        );
+        assert_eq!(
+            parse_since_at("2026-11-24", now).unwrap(),
+            chrono::Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap()
+        );
+        assert_eq!(
+            parse_since_at("36h", now).unwrap(),
+            chrono::Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap()
+        );
+        assert!(parse_since_at("yesterday", now).is_err());
+    }
 
     #[test]
     fn manifest_gets_the_public_url() {

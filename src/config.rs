@@ -3,6 +3,8 @@
 //! Secrets never live in the file: they come from their own environment variables.
 
 use crate::duration::parse_duration;
+use crate::remediation::action::ACTION_NAMES;
+use crate::remediation::policy::{AutoPolicy, Mode, PolicySettings, Rule, RuleScope};
 use crate::secret::Secret;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
@@ -42,6 +44,7 @@ pub struct Config {
     pub slack: SlackConfig,
     pub policy: PolicyConfig,
     pub alerts: AlertsConfig,
+    pub audit: AuditConfig,
     /// Optional: an OpenAI-compatible endpoint for richer summaries.
     pub llm: Option<LlmConfig>,
 }
@@ -133,8 +136,77 @@ pub struct PolicyConfig {
     /// Slack user IDs allowed to approve or reject.
     #[serde(deserialize_with = "list_or_comma_string")]
     pub approvers: Vec<String>,
+    /// Slack user group IDs (`S…`) whose members may approve or reject.
+    #[serde(deserialize_with = "list_or_comma_string")]
+    pub approver_groups: Vec<String>,
+    /// How often user group members are re-read from Slack.
+    pub approver_groups_refresh: String,
     /// How long a proposal stays actionable.
     pub proposal_ttl: String,
+    /// `monitor`, `approve` or `auto` for connectors no rule names.
+    pub default_mode: Mode,
+    /// Actions that need two distinct approvers.
+    #[serde(deserialize_with = "list_or_comma_string")]
+    pub two_person_for: Vec<String>,
+    pub auto: AutoConfig,
+    /// `[[policy.connector]]`: per connector or per group mode and approvers.
+    pub connector: Vec<ConnectorRuleConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AutoConfig {
+    pub max_per_connector_per_day: u32,
+    pub breaker_failures: u32,
+}
+
+impl Default for AutoConfig {
+    fn default() -> Self {
+        let d = AutoPolicy::default();
+        Self {
+            max_per_connector_per_day: d.max_per_connector_per_day,
+            breaker_failures: d.breaker_failures,
+        }
+    }
+}
+
+/// One `[[policy.connector]]` table: exactly one of `id` (a connection id) or `group` (a
+/// destination group id).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorRuleConfig {
+    pub id: Option<String>,
+    pub group: Option<String>,
+    pub mode: Option<Mode>,
+    #[serde(default, deserialize_with = "list_or_comma_string")]
+    pub approvers: Vec<String>,
+    #[serde(default, deserialize_with = "list_or_comma_string")]
+    pub approver_groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Channel ID where the head hash and record count are posted once a day.
+    pub checkpoint_channel: Option<String>,
+    /// UTC time of day for the checkpoint post, `HH:MM`.
+    pub checkpoint_time: String,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_channel: None,
+            checkpoint_time: "00:00".into(),
+        }
+    }
+}
+
+/// Checked `[audit]` settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditSettings {
+    /// Daily checkpoint posts, when configured: the channel and the UTC time of day.
+    pub checkpoint: Option<(String, chrono::NaiveTime)>,
 }
 
 /// Alert noise control: grace for transient failures, storm grouping.
@@ -249,9 +321,16 @@ impl Default for SlackConfig {
 
 impl Default for PolicyConfig {
     fn default() -> Self {
+        let d = PolicySettings::default();
         Self {
             approvers: Vec::new(),
+            approver_groups: Vec::new(),
+            approver_groups_refresh: "5m".into(),
             proposal_ttl: "4h".into(),
+            default_mode: d.default_mode,
+            two_person_for: d.two_person_for,
+            auto: AutoConfig::default(),
+            connector: Vec::new(),
         }
     }
 }
@@ -290,6 +369,9 @@ pub struct Settings {
     pub approvers: Vec<String>,
     pub proposal_ttl: Duration,
     pub alerts: AlertSettings,
+    /// Modes, approver groups and rules, the two-person rule, the auto budget.
+    pub policy: PolicySettings,
+    pub audit: AuditSettings,
     pub llm: Option<LlmSettings>,
 }
 
@@ -459,22 +541,14 @@ impl Config {
                 "is required: the Slack channel ID alerts go to, e.g. \"C0123ALERTS\"",
             ));
         }
-        if self.policy.approvers.is_empty() {
+        if self.policy.approvers.is_empty() && self.policy.approver_groups.is_empty() {
             return Err(key_error(
                 "policy.approvers",
-                "is required: the Slack user IDs allowed to approve fixes, e.g. [\"U0123ABCD\"]",
+                "is required (or policy.approver_groups): the Slack user IDs allowed to approve fixes, e.g. [\"U0123ABCD\"]",
             ));
         }
-        for user in &self.policy.approvers {
-            if !is_slack_user_id(user) {
-                return Err(key_error(
-                    "policy.approvers",
-                    format!(
-                        "{user:?} is not a Slack user ID (like \"U0123ABCD\"); use IDs, not names"
-                    ),
-                ));
-            }
-        }
+        check_user_ids("policy.approvers", &self.policy.approvers)?;
+        check_group_ids("policy.approver_groups", &self.policy.approver_groups)?;
         let duration = |key: &str, value: &str| {
             parse_duration(value).map_err(|message| key_error(key, message))
         };
@@ -482,6 +556,8 @@ impl Config {
         if proposal_ttl.is_zero() {
             return Err(key_error("policy.proposal_ttl", "must be longer than 0s"));
         }
+        let policy = self.policy_settings()?;
+        let audit = self.audit_settings()?;
         let fivetran_timeout =
             duration("fivetran.request_timeout", &self.fivetran.request_timeout)?;
         let slack_timeout = duration("slack.request_timeout", &self.slack.request_timeout)?;
@@ -515,9 +591,156 @@ impl Config {
             approvers: self.policy.approvers.clone(),
             proposal_ttl,
             alerts: self.alerts.check()?,
+            policy,
+            audit,
             llm: self.llm.as_ref().map(check_llm).transpose()?,
         })
     }
+
+    fn policy_settings(&self) -> Result<PolicySettings, ConfigError> {
+        let p = &self.policy;
+        let refresh = parse_duration(&p.approver_groups_refresh)
+            .map_err(|m| key_error("policy.approver_groups_refresh", m))?;
+        if refresh < Duration::from_secs(30) || refresh > Duration::from_secs(24 * 3600) {
+            return Err(key_error(
+                "policy.approver_groups_refresh",
+                "must be between 30s and 1d",
+            ));
+        }
+        for name in &p.two_person_for {
+            if !ACTION_NAMES.contains(&name.as_str()) {
+                return Err(key_error(
+                    "policy.two_person_for",
+                    format!(
+                        "{name:?} is not an action; use any of: {}",
+                        ACTION_NAMES.join(", ")
+                    ),
+                ));
+            }
+        }
+        if p.auto.max_per_connector_per_day > 1000 {
+            return Err(key_error(
+                "policy.auto.max_per_connector_per_day",
+                "must be at most 1000",
+            ));
+        }
+        if p.auto.breaker_failures == 0 || p.auto.breaker_failures > 100 {
+            return Err(key_error(
+                "policy.auto.breaker_failures",
+                "must be between 1 and 100",
+            ));
+        }
+        let mut rules: Vec<Rule> = Vec::new();
+        for (i, r) in p.connector.iter().enumerate() {
+            let key = |field: &str| format!("policy.connector[{i}].{field}");
+            let scope = match (&r.id, &r.group) {
+                (Some(id), None) => RuleScope::Connector(id.trim().to_string()),
+                (None, Some(g)) => RuleScope::Group(g.trim().to_string()),
+                _ => {
+                    return Err(key_error(
+                        &format!("policy.connector[{i}]"),
+                        "needs exactly one of `id` (a connection id) or `group` (a group id)",
+                    ))
+                }
+            };
+            let (RuleScope::Connector(v) | RuleScope::Group(v)) = &scope;
+            let field = if matches!(scope, RuleScope::Connector(_)) {
+                "id"
+            } else {
+                "group"
+            };
+            if !crate::fivetran::api::is_valid_connection_id(v) {
+                return Err(key_error(
+                    &key(field),
+                    format!("{v:?} is not a Fivetran id (letters, digits, _ and -)"),
+                ));
+            }
+            if rules.iter().any(|x| x.scope == scope) {
+                return Err(key_error(
+                    &key(field),
+                    format!("{v:?} already has a [[policy.connector]] rule; merge them"),
+                ));
+            }
+            check_user_ids(&key("approvers"), &r.approvers)?;
+            check_group_ids(&key("approver_groups"), &r.approver_groups)?;
+            rules.push(Rule {
+                scope,
+                mode: r.mode,
+                approvers: r.approvers.iter().cloned().collect(),
+                approver_groups: r.approver_groups.iter().cloned().collect(),
+            });
+        }
+        Ok(PolicySettings {
+            approver_groups: p.approver_groups.clone(),
+            approver_groups_refresh: refresh,
+            default_mode: p.default_mode,
+            two_person_for: p.two_person_for.clone(),
+            auto: AutoPolicy {
+                max_per_connector_per_day: p.auto.max_per_connector_per_day,
+                breaker_failures: p.auto.breaker_failures,
+            },
+            rules,
+        })
+    }
+
+    fn audit_settings(&self) -> Result<AuditSettings, ConfigError> {
+        let time = chrono::NaiveTime::parse_from_str(self.audit.checkpoint_time.trim(), "%H:%M")
+            .map_err(|_| {
+                key_error(
+                    "audit.checkpoint_time",
+                    format!(
+                        "{:?} is not a UTC time of day such as \"00:00\" or \"09:30\"",
+                        self.audit.checkpoint_time
+                    ),
+                )
+            })?;
+        let checkpoint = match self.audit.checkpoint_channel.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(c) if crate::slack::command::parse_channel(c).as_deref() == Some(c) => {
+                Some((c.to_string(), time))
+            }
+            Some(c) => {
+                return Err(key_error(
+                    "audit.checkpoint_channel",
+                    format!("{c:?} is not a Slack channel ID (like \"C0123AUDIT\")"),
+                ))
+            }
+        };
+        Ok(AuditSettings { checkpoint })
+    }
+}
+
+fn check_user_ids(key: &str, users: &[String]) -> Result<(), ConfigError> {
+    for user in users {
+        if !is_slack_user_id(user) {
+            return Err(key_error(
+                key,
+                format!("{user:?} is not a Slack user ID (like \"U0123ABCD\"); use IDs, not names"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_group_ids(key: &str, groups: &[String]) -> Result<(), ConfigError> {
+    for g in groups {
+        if !is_slack_usergroup_id(g) {
+            return Err(key_error(
+                key,
+                format!("{g:?} is not a Slack user group ID (like \"S0123ABCD\"; find it in the group's profile or with usergroups.list)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Slack user group ("subteam") ids start with `S`.
+pub fn is_slack_usergroup_id(s: &str) -> bool {
+    s.len() >= 3
+        && s.len() <= 32
+        && s.starts_with('S')
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 fn check_llm(l: &LlmConfig) -> Result<LlmSettings, ConfigError> {
@@ -564,41 +787,42 @@ fn apply_env_overrides(
     table: &mut toml::Table,
     env: &[(String, String)],
 ) -> Result<(), ConfigError> {
-    let mut overrides: BTreeMap<(String, String), toml::Value> = BTreeMap::new();
+    let mut overrides: BTreeMap<Vec<String>, toml::Value> = BTreeMap::new();
     for (name, raw) in env {
         let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
             continue;
         };
-        let Some((section, key)) = rest.split_once("__") else {
+        // SECTION__KEY, or SECTION__SUBSECTION__KEY for nested tables (policy.auto.*).
+        let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        if path.len() < 2 {
             return Err(ConfigError::Env {
                 var: name.clone(),
                 message: "must look like SYNCWARDEN_<SECTION>__<KEY>, e.g. SYNCWARDEN_SLACK__DEFAULT_CHANNEL".into(),
             });
-        };
-        if section.is_empty() || key.is_empty() || key.contains("__") {
+        }
+        if path.iter().any(|p| p.is_empty()) {
             return Err(ConfigError::Env {
                 var: name.clone(),
                 message: "must look like SYNCWARDEN_<SECTION>__<KEY>".into(),
             });
         }
-        let value = parse_env_value(raw);
-        overrides.insert(
-            (section.to_ascii_lowercase(), key.to_ascii_lowercase()),
-            value,
-        );
+        overrides.insert(path, parse_env_value(raw));
     }
-    for ((section, key), value) in overrides {
-        let entry = table
-            .entry(section.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        match entry {
-            toml::Value::Table(t) => {
-                t.insert(key, value);
-            }
-            _ => {
-                return Err(key_error(&section, "is not a section"));
+    for (path, value) in overrides {
+        let Some((key, tables)) = path.split_last() else {
+            continue;
+        };
+        let mut current = &mut *table;
+        for (depth, part) in tables.iter().enumerate() {
+            let entry = current
+                .entry(part.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(t) => current = t,
+                _ => return Err(key_error(&tables[..=depth].join("."), "is not a section")),
             }
         }
+        current.insert(key.clone(), value);
     }
     Ok(())
 }
@@ -738,6 +962,171 @@ approvers = ["U0APPROVER"]
             .unwrap_err()
             .to_string();
         assert!(err.contains("policy.approvers"), "{err}");
+    }
+
+    #[test]
+    fn policy_defaults() {
+        let s = load(MINIMAL, &[]).unwrap().settings().unwrap();
+        assert_eq!(s.policy, PolicySettings::default());
+        assert_eq!(s.policy.default_mode, Mode::Approve);
+        assert_eq!(
+            s.policy.two_person_for,
+            vec!["resync_connector", "resync_tables"]
+        );
+        assert_eq!(s.policy.auto.max_per_connector_per_day, 3);
+        assert_eq!(s.policy.auto.breaker_failures, 3);
+        assert_eq!(s.policy.approver_groups_refresh, Duration::from_secs(300));
+        assert_eq!(s.audit.checkpoint, None);
+    }
+
+    const GOVERNED: &str = r#"
+[slack]
+default_channel = "C0ALERTS01"
+[policy]
+approvers = ["U0ADMIN01"]
+approver_groups = ["S0PLATFORM"]
+default_mode = "monitor"
+two_person_for = ["resync_connector"]
+[policy.auto]
+max_per_connector_per_day = 5
+breaker_failures = 2
+[[policy.connector]]
+group = "finance_wh"
+mode = "approve"
+approver_groups = ["S0FINANCE"]
+[[policy.connector]]
+id = "speak_inexpensive"
+mode = "auto"
+approvers = ["U0ORDERS1"]
+[audit]
+checkpoint_channel = "C0AUDIT01"
+checkpoint_time = "09:30"
+"#;
+
+    #[test]
+    fn policy_rules_and_audit_checkpoint() {
+        let s = load(GOVERNED, &[]).unwrap().settings().unwrap();
+        assert_eq!(s.policy.default_mode, Mode::Monitor);
+        assert_eq!(s.policy.approver_groups, vec!["S0PLATFORM"]);
+        assert_eq!(s.policy.two_person_for, vec!["resync_connector"]);
+        assert_eq!(s.policy.auto.max_per_connector_per_day, 5);
+        assert_eq!(s.policy.rules.len(), 2);
+        assert_eq!(
+            s.policy.rules[0].scope,
+            RuleScope::Group("finance_wh".into())
+        );
+        assert_eq!(
+            s.policy.rules[1].scope,
+            RuleScope::Connector("speak_inexpensive".into())
+        );
+        assert_eq!(s.policy.rules[1].mode, Some(Mode::Auto));
+        assert_eq!(
+            s.audit.checkpoint,
+            Some((
+                "C0AUDIT01".into(),
+                chrono::NaiveTime::from_hms_opt(9, 30, 0).unwrap()
+            ))
+        );
+        // Groups alone are enough approvers.
+        let groups_only =
+            "[slack]\ndefault_channel = \"C1\"\n[policy]\napprover_groups = [\"S0DATA\"]\n";
+        assert!(load(groups_only, &[]).unwrap().settings().is_ok());
+    }
+
+    #[test]
+    fn nested_env_overrides_reach_policy_auto() {
+        let s = load(
+            GOVERNED,
+            &[
+                ("SYNCWARDEN_POLICY__AUTO__BREAKER_FAILURES", "7"),
+                ("SYNCWARDEN_POLICY__DEFAULT_MODE", "auto"),
+                ("SYNCWARDEN_POLICY__APPROVER_GROUPS", "S0ONE,S0TWO"),
+                ("SYNCWARDEN_AUDIT__CHECKPOINT_CHANNEL", "C0OTHER01"),
+            ],
+        )
+        .unwrap()
+        .settings()
+        .unwrap();
+        assert_eq!(s.policy.auto.breaker_failures, 7);
+        assert_eq!(s.policy.auto.max_per_connector_per_day, 5);
+        assert_eq!(s.policy.default_mode, Mode::Auto);
+        assert_eq!(s.policy.approver_groups, vec!["S0ONE", "S0TWO"]);
+        assert_eq!(s.audit.checkpoint.unwrap().0, "C0OTHER01");
+        let err = load(GOVERNED, &[("SYNCWARDEN_POLICY__AUTO__MAX_PER_DAY", "1")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_per_day"), "{err}");
+        let err = load(GOVERNED, &[("SYNCWARDEN_POLICY__PROPOSAL_TTL__X", "1")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("policy.proposal_ttl"), "{err}");
+    }
+
+    #[test]
+    fn bad_policy_values_name_their_key() {
+        let with = |extra: &str| format!("{MINIMAL}{extra}");
+        let settings_err = |text: String| {
+            load(&text, &[])
+                .unwrap()
+                .settings()
+                .unwrap_err()
+                .to_string()
+        };
+        let load_err = |text: String| load(&text, &[]).unwrap_err().to_string();
+        let e = load_err(with("default_mode = \"watch\"\n"));
+        assert!(
+            e.contains("policy.default_mode") && e.contains("monitor"),
+            "{e}"
+        );
+        let e = settings_err(with("two_person_for = [\"resync_everything\"]\n"));
+        assert!(
+            e.contains("policy.two_person_for") && e.contains("resync_connector"),
+            "{e}"
+        );
+        let e = settings_err(with("approver_groups = [\"data-team\"]\n"));
+        assert!(
+            e.contains("policy.approver_groups") && e.contains("data-team"),
+            "{e}"
+        );
+        let e = settings_err(with("approver_groups_refresh = \"1s\"\n"));
+        assert!(e.contains("policy.approver_groups_refresh"), "{e}");
+        let e = settings_err(with("[policy.auto]\nbreaker_failures = 0\n"));
+        assert!(e.contains("policy.auto.breaker_failures"), "{e}");
+        let e = load_err(with("[policy.auto]\nbudget = 3\n"));
+        assert!(e.contains("budget"), "{e}");
+        let e = settings_err(with("[[policy.connector]]\nid = \"a\"\ngroup = \"b\"\n"));
+        assert!(
+            e.contains("policy.connector[0]") && e.contains("exactly one"),
+            "{e}"
+        );
+        let e = settings_err(with("[[policy.connector]]\nmode = \"auto\"\n"));
+        assert!(e.contains("policy.connector[0]"), "{e}");
+        let e = settings_err(with(
+            "[[policy.connector]]\nid = \"a\"\n[[policy.connector]]\nid = \"a\"\nmode = \"auto\"\n",
+        ));
+        assert!(
+            e.contains("policy.connector[1].id") && e.contains("already"),
+            "{e}"
+        );
+        let e = settings_err(with("[[policy.connector]]\nid = \"a/b\"\n"));
+        assert!(e.contains("policy.connector[0].id"), "{e}");
+        let e = settings_err(with(
+            "[[policy.connector]]\nid = \"a\"\napprovers = [\"bob\"]\n",
+        ));
+        assert!(
+            e.contains("policy.connector[0].approvers") && e.contains("bob"),
+            "{e}"
+        );
+        let e = load_err(with("[[policy.connector]]\nid = \"a\"\nmode = \"yolo\"\n"));
+        assert!(e.contains("policy.connector[0].mode"), "{e}");
+        let e = load_err(with("[[policy.connector]]\nid = \"a\"\nowner = \"x\"\n"));
+        assert!(e.contains("owner"), "{e}");
+        let e = settings_err(format!(
+            "{MINIMAL}[audit]\ncheckpoint_channel = \"#audit\"\n"
+        ));
+        assert!(e.contains("audit.checkpoint_channel"), "{e}");
+        let e = settings_err(format!("{MINIMAL}[audit]\ncheckpoint_time = \"9am\"\n"));
+        assert!(e.contains("audit.checkpoint_time"), "{e}");
     }
 
     #[test]

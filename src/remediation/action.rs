@@ -7,6 +7,18 @@ use serde_json::json;
 /// Fivetran's accepted `sync_frequency` values, in minutes.
 pub const SYNC_FREQUENCIES: [u32; 11] = [1, 5, 15, 30, 60, 120, 180, 360, 480, 720, 1440];
 
+/// Every action name, as used in configuration (`policy.two_person_for`) and the audit log.
+pub const ACTION_NAMES: [&str; 8] = [
+    "retry_sync",
+    "run_setup_tests",
+    "reload_schema",
+    "pause_connector",
+    "resume_connector",
+    "set_sync_frequency",
+    "resync_tables",
+    "resync_connector",
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum Risk {

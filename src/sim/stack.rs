@@ -59,6 +59,8 @@ impl SimStack {
                 storm_debounce: Duration::ZERO,
                 ..crate::config::AlertSettings::default()
             },
+            policy: crate::remediation::policy::PolicySettings::default(),
+            audit: crate::config::AuditSettings::default(),
             llm: None,
         }
     }

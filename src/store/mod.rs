@@ -4,6 +4,7 @@
 
 pub mod alerting;
 pub mod audit;
+pub mod audit_export;
 pub mod commit;
 pub mod events;
 pub mod jobs;

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod approval_loop;
+mod audit_log;
 mod commands;
 mod hostile_input;
 mod llm;
