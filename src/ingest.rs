@@ -65,20 +65,27 @@ pub async fn ingest(
                 })),
         )?;
         let mut queued = false;
+        crate::remediation::auto::record_sync_outcome(tx, &state.policy, event)?;
         if diagnose {
             if let Some(c) = &event.connector_id {
                 // Marks the streak before diagnosis, so a success that arrives in between
                 // still ends it.
                 tx.mark_failing(c)?;
             }
-            tx.enqueue_now(JobKind::Diagnose { event_id: id })?;
+            tx.enqueue_now(JobKind::Diagnose {
+                event_id: id,
+                connector_id: event.connector_id.clone(),
+            })?;
             queued = true;
         }
         if let Some(c) = success_of {
             // Only a connector with a failure streak has something to recover from: most
             // successes cost no job at all.
             if tx.streak(c)?.is_some() {
-                tx.enqueue_now(JobKind::Recover { event_id: id })?;
+                tx.enqueue_now(JobKind::Recover {
+                    event_id: id,
+                    connector_id: Some(c.to_string()),
+                })?;
                 queued = true;
             }
         }

@@ -1,4 +1,5 @@
-//! The only code that calls mutating Fivetran endpoints, and only for an approved proposal.
+//! The only code that calls mutating Fivetran endpoints, and only for an approved proposal
+//! (approved by people, or by auto mode within its budget) whose pre-flight re-read passed.
 //! Executing is persisted (and flushed) before the call, so a crash mid-call is recognised on
 //! restart: an idempotent call is resumed, anything else becomes Interrupted.
 
@@ -32,6 +33,8 @@ fn call_detail(p: &Proposal) -> serde_json::Value {
         "method": p.call.method,
         "path": p.call.path,
         "body": p.call.body,
+        "call_sha256": p.call_hash(),
+        "prior": p.governance.prior,
         "attempt": p.execution.as_ref().map(|e| e.attempts),
     })
 }
@@ -57,6 +60,9 @@ fn finish_tx(
 }
 
 pub async fn execute(state: &SharedState, job: &Job, proposal_id: &str) -> anyhow::Result<Outcome> {
+    if let Some(outcome) = super::preflight::gate(state, job, proposal_id).await? {
+        return Ok(outcome);
+    }
     let now = state.now();
     let claim = state.store.transact(now, |tx| {
         let Some(mut p) = tx.proposal(proposal_id)? else {

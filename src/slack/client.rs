@@ -1,7 +1,8 @@
-//! Slack Web API calls through slack-morphism: post, update, ephemeral. One attempt per call;
-//! the job queue owns retries. Posting is paced per channel and a 429's `Retry-After` holds
-//! every later call of that kind (see [`Pacer`]): a held call is not sent and comes back as
-//! [`SlackError::RateLimited`] with the wait, exactly like Slack's own 429.
+//! Slack Web API calls through slack-morphism: post, update, ephemeral, user group members,
+//! modals. One attempt per call; the job queue owns retries. Posting is paced per channel and
+//! a 429's `Retry-After` holds every later call of that kind (see [`Pacer`]): a held call is
+//! not sent and comes back as [`SlackError::RateLimited`] with the wait, exactly like Slack's
+//! own 429.
 
 use super::pacing::Pacer;
 use crate::incidents::SlackRef;
@@ -217,6 +218,17 @@ impl SlackWebClient {
         )
         .await
         .map(|_| ())
+    }
+}
+
+impl SlackWebClient {
+    /// `usergroups.users.list`: the user IDs in a user group (needs `usergroups:read`).
+    pub async fn usergroup_members(&self, group: &str) -> Result<Vec<String>, SlackError> {
+        let session = self.client.open_session(&self.token);
+        let req = SlackApiUserGroupsUsersListRequest::new(group.to_string().into());
+        self.run(session.usergroups_users_list(&req))
+            .await
+            .map(|r| r.users.into_iter().map(|u| u.to_string()).collect())
     }
 }
 

@@ -7,8 +7,10 @@ pub mod audit;
 pub mod audit_export;
 pub mod commit;
 pub mod events;
+pub mod governance;
 pub mod jobs;
 pub mod llm;
+pub mod queue;
 pub mod subscriptions;
 
 use crate::incidents::Incident;
@@ -59,6 +61,8 @@ pub struct Store {
     meta: sled::Tree,
     subscriptions: sled::Tree,
     alerting: sled::Tree,
+    governance: sled::Tree,
+    dead_jobs: sled::Tree,
     commit: commit::Coalescer,
 }
 
@@ -92,6 +96,8 @@ pub struct Tx<'a> {
     meta: &'a TransactionalTree,
     subscriptions: &'a TransactionalTree,
     alerting: &'a TransactionalTree,
+    governance: &'a TransactionalTree,
+    dead_jobs: &'a TransactionalTree,
     pub now: DateTime<Utc>,
 }
 
@@ -164,6 +170,8 @@ impl Tx<'_> {
             created_at: self.now,
             attempts: 0,
             last_error: None,
+            claimed: false,
+            throttled: 0,
             kind,
         };
         self.jobs.insert(&job_key(due_at, id), encode(&job)?)?;
@@ -189,8 +197,11 @@ impl Tx<'_> {
         self.jobs.remove(&job_key(job.due_at, job.id))?;
         let mut next = job.clone();
         next.due_at = due_at;
+        next.claimed = false;
         if count_attempt {
             next.attempts += 1;
+        } else {
+            next.throttled += 1;
         }
         next.last_error = Some(error);
         self.jobs.insert(&job_key(due_at, job.id), encode(&next)?)?;
@@ -225,13 +236,26 @@ impl Store {
     }
 
     pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
             .cache_capacity(options.cache_bytes)
             // Durability comes from explicit flushes before acknowledging; sled's periodic
             // flush only bounds how much unacknowledged work a crash can lose.
-            .flush_every_ms(Some(500))
-            .open()?;
+            .flush_every_ms(Some(500));
+        // The directory lock of a store this process just closed can take a moment to be
+        // released (sled's flusher thread); another live process keeps it and still fails.
+        let mut tries = 0;
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock") && tries < 40 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => break other?,
+            }
+        };
         Ok(Self {
             events: db.open_tree("events")?,
             event_keys: db.open_tree("event_keys")?,
@@ -242,6 +266,8 @@ impl Store {
             meta: db.open_tree("meta")?,
             subscriptions: db.open_tree("subscriptions")?,
             alerting: db.open_tree("alerting")?,
+            governance: db.open_tree("governance")?,
+            dead_jobs: db.open_tree("dead_jobs")?,
             db,
             commit: commit::Coalescer::new(),
         })
@@ -269,6 +295,8 @@ impl Store {
             &self.meta,
             &self.subscriptions,
             &self.alerting,
+            &self.governance,
+            &self.dead_jobs,
         );
         let out = trees.transaction(
             |(
@@ -281,6 +309,8 @@ impl Store {
                 meta,
                 subscriptions,
                 alerting,
+                governance,
+                dead_jobs,
             )| {
                 let tx = Tx {
                     events,
@@ -292,6 +322,8 @@ impl Store {
                     meta,
                     subscriptions,
                     alerting,
+                    governance,
+                    dead_jobs,
                     now,
                 };
                 f(&tx)
@@ -537,7 +569,10 @@ mod tests {
             let s = Store::open(dir.path()).unwrap();
             s.transact(now, |tx| {
                 tx.audit(AuditEntry::system("a"))?;
-                tx.enqueue_now(JobKind::Diagnose { event_id: 1 })
+                tx.enqueue_now(JobKind::Diagnose {
+                    event_id: 1,
+                    connector_id: None,
+                })
             })
             .unwrap();
             s.flush_blocking().unwrap();
