@@ -49,7 +49,17 @@ pub async fn run(state: &SharedState, job: &Job, mut p: Proposal) -> anyhow::Res
             continue;
         }
         let item = p.batch[i].clone();
-        if let Some(reason) = pointless(state, &p, &item.connector_id).await {
+        // The member's re-read and its call go out together: wait until the gate has room for
+        // both, or a call held after its re-read would redo the re-read each time and never go.
+        let held = state
+            .fivetran
+            .gate()
+            .room_for(2)
+            .err()
+            .map(|(wait, hold)| ApiError::Deferred { wait, hold });
+        if held.is_some() {
+            // Falls through to the wait below without a request.
+        } else if let Some(reason) = pointless(state, &p, &item.connector_id).await {
             p.batch[i].skipped = Some(reason.clone());
             let snapshot = p.clone();
             state.store.transact(state.now(), |tx| {
@@ -67,8 +77,13 @@ pub async fn run(state: &SharedState, job: &Job, mut p: Proposal) -> anyhow::Res
             })?;
             continue;
         }
-        tracing::info!(proposal = %p.id, call = %item.call.display(), "executing group call");
-        let result = state.fivetran.send(&item.call).await;
+        let result = match held {
+            Some(e) => Err(e),
+            None => {
+                tracing::info!(proposal = %p.id, call = %item.call.display(), "executing group call");
+                state.fivetran.send(&item.call).await
+            }
+        };
         let now = state.now();
         let (ok, status, message) = match result {
             Ok(resp) => (true, Some(resp.status), resp.message),

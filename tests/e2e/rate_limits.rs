@@ -491,7 +491,9 @@ async fn a_low_fivetran_budget_spaces_calls_out() {
 }
 
 /// A storm's "retry all" under a low budget and a 429: every member's call is sent exactly
-/// once, none before the gate allows it, and none is marked failed for having waited.
+/// once, none before the gate allows it, and none is marked failed for having waited. (Each
+/// member is re-read just before its call; a call held after its re-read must not make the
+/// re-read repeat for ever, which it did before the gate gained `room_for`.)
 #[tokio::test]
 async fn a_group_retry_waits_out_the_budget_and_a_429_and_sends_each_call_once() {
     let mut t = World::new().await;
