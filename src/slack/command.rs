@@ -257,7 +257,10 @@ fn channel_arg(sub: &'static str, token: &str) -> Result<String, CommandError> {
         };
         CommandError::usage(
             sub,
-            format!("`{token}` is not a channel.{hint} (e.g. `#data-alerts`, or a channel id like `C0123ABCD`)."),
+            format!(
+                "`{}` is not a channel.{hint} (e.g. `#data-alerts`, or a channel id like `C0123ABCD`).",
+                crate::slack::blocks::clip(token, 60)
+            ),
         )
     })
 }
@@ -939,6 +942,15 @@ mod tests {
         assert_eq!(sub, "resync");
         assert!(problem.chars().count() <= 120, "{problem}");
         assert!(problem.ends_with('…'), "{problem}");
+    }
+
+    /// Found by `cargo fuzz` (command_text): a long non-channel word was echoed in full.
+    #[test]
+    fn a_long_bad_channel_is_not_echoed_in_full() {
+        let text = format!("subscriptions <#C0TEAM{}", "\u{b2}".repeat(1000));
+        let (sub, problem) = problem(&text);
+        assert_eq!(sub, "subscriptions");
+        assert!(problem.chars().count() <= 160, "{problem}");
     }
 
     #[test]
