@@ -5,6 +5,7 @@
 pub mod alerting;
 pub mod audit;
 pub mod audit_export;
+pub mod batch;
 pub mod commit;
 pub mod events;
 pub mod governance;
@@ -64,6 +65,7 @@ pub struct Store {
     governance: sled::Tree,
     dead_jobs: sled::Tree,
     commit: commit::Coalescer,
+    batcher: batch::Batcher,
 }
 
 /// How the store is opened.
@@ -270,6 +272,7 @@ impl Store {
             dead_jobs: db.open_tree("dead_jobs")?,
             db,
             commit: commit::Coalescer::new(),
+            batcher: batch::Batcher::default(),
         })
     }
 
@@ -506,7 +509,7 @@ mod tests {
         assert!(!s.transact(now, |tx| tx.complete_job(&later[0])).unwrap());
     }
 
-    fn copy_dir(from: &Path, to: &Path) {
+    pub(crate) fn copy_dir(from: &Path, to: &Path) {
         std::fs::create_dir_all(to).unwrap();
         for entry in std::fs::read_dir(from).unwrap() {
             let entry = entry.unwrap();
