@@ -64,6 +64,16 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// For an error that means "not done, try again after this" (a 429, or a call our gate
+    /// held back), how long to wait.
+    pub fn wait(&self) -> Option<Duration> {
+        match self {
+            ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
+            ApiError::Deferred { wait, .. } => Some(*wait),
+            _ => None,
+        }
+    }
+
     pub fn status(&self) -> Option<u16> {
         match self {
             ApiError::RateLimited { response, .. }

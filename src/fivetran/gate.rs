@@ -3,7 +3,8 @@
 //!
 //! - **Retry-After.** After a 429 nothing is sent before the time Fivetran named.
 //! - **Budget.** Fivetran reports `X-Rate-Limit-Remaining` for its rolling hour; when it runs
-//!   low, calls are spaced so the rest lasts the hour.
+//!   low, calls are spaced so the rest lasts the hour (a bucket of [`BUDGET_BURST`] calls, one
+//!   more per share of the hour, so a re-read and the call it guards can go out together).
 //! - **Breaker.** After [`BREAKER_FAILURES`] 5xx answers or timeouts in a row Fivetran is taken
 //!   to be down: nothing is sent for a cool-down, then one probe. The probe's success closes
 //!   the breaker. Opening and closing are reported once each, for one Slack notice apiece.
@@ -28,6 +29,8 @@ pub const LOW_REMAINING: u64 = 500;
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(180);
 /// Fivetran's window for `X-Rate-Limit-Remaining`.
 const BUDGET_WINDOW_SECS: u64 = 3600;
+/// Calls that may go out back to back while the budget is low.
+pub const BUDGET_BURST: f64 = 2.0;
 /// Longest spacing the budget imposes (at 0 remaining; a 429 then says more).
 const MAX_PACE: Duration = Duration::from_secs(60);
 
@@ -95,8 +98,11 @@ enum Breaker {
 #[derive(Debug)]
 struct State {
     retry_after_until: Option<DateTime<Utc>>,
-    /// Earliest next call while the budget is low.
-    paced_until: Option<DateTime<Utc>>,
+    /// Spacing while the budget is low, and the calls that may go out now (counted at
+    /// `budget_at`).
+    pace: Option<Duration>,
+    budget_tokens: f64,
+    budget_at: DateTime<Utc>,
     remaining: Option<u64>,
     failures: u32,
     breaker: Breaker,
@@ -124,7 +130,9 @@ impl Gate {
         Self {
             state: Arc::new(Mutex::new(State {
                 retry_after_until: None,
-                paced_until: None,
+                pace: None,
+                budget_tokens: BUDGET_BURST,
+                budget_at: clock.now(),
                 remaining: None,
                 failures: 0,
                 breaker: Breaker::Closed,
@@ -189,14 +197,31 @@ impl Gate {
             self.undo_probe(&mut s);
             return Err((until(now, t), Hold::RetryAfter));
         }
-        if let (Some(t), Some(remaining)) = (s.paced_until.filter(|t| now < *t), s.remaining) {
+        if let Err(held) = budget(&mut s, now, 1.0) {
             self.undo_probe(&mut s);
-            return Err((until(now, t), Hold::Budget { remaining }));
+            return Err(held);
         }
-        if let Some(pace) = s.remaining.and_then(pace_for) {
-            s.paced_until = Some(add(now, pace));
+        if s.pace.is_some() {
+            s.budget_tokens -= 1.0;
         }
         Ok(())
+    }
+
+    /// Would `calls` calls in a row be admitted now? Reserves nothing. A caller that must make
+    /// several calls for one step (a re-read, then the call) asks first, so a hold between
+    /// them cannot make it redo the first one for ever.
+    pub fn room_for(&self, calls: u32) -> Result<(), (Duration, Hold)> {
+        let now = self.clock.now();
+        let mut s = self.lock();
+        match s.breaker {
+            Breaker::Open { until: t, .. } if now < t => return Err((until(now, t), Hold::Down)),
+            Breaker::Probing { .. } => return Err((Duration::from_secs(1), Hold::Down)),
+            _ => {}
+        }
+        if let Some(t) = s.retry_after_until.filter(|t| now < *t) {
+            return Err((until(now, t), Hold::RetryAfter));
+        }
+        budget(&mut s, now, f64::from(calls).min(BUDGET_BURST))
     }
 
     fn undo_probe(&self, s: &mut State) {
@@ -227,11 +252,15 @@ impl Gate {
                 } => {
                     if let Some(r) = remaining {
                         s.remaining = Some(r);
-                        // The next call waits its share of what is left, from this answer on.
                         // On a 429 Fivetran's Retry-After says exactly how long instead.
-                        if let Some(pace) = pace_for(r).filter(|_| status != 429) {
-                            let t = add(now, pace);
-                            s.paced_until = Some(s.paced_until.map_or(t, |u| u.max(t)));
+                        if status != 429 {
+                            let pace = pace_for(r);
+                            refill(&mut s, now);
+                            if s.pace.is_none() && pace.is_some() {
+                                // Spacing starts from this answer: the next call waits its share.
+                                s.budget_tokens = 0.0;
+                            }
+                            s.pace = pace;
                         }
                     }
                     if status == 429 {
@@ -293,6 +322,37 @@ impl Gate {
     pub fn is_open(&self) -> bool {
         !matches!(self.lock().breaker, Breaker::Closed)
     }
+}
+
+fn refill(s: &mut State, now: DateTime<Utc>) {
+    match s.pace {
+        Some(pace) if now > s.budget_at => {
+            let elapsed = (now - s.budget_at)
+                .to_std()
+                .unwrap_or_default()
+                .as_secs_f64();
+            s.budget_tokens = (s.budget_tokens + elapsed / pace.as_secs_f64()).min(BUDGET_BURST);
+        }
+        Some(_) => {}
+        None => s.budget_tokens = BUDGET_BURST,
+    }
+    s.budget_at = s.budget_at.max(now);
+}
+
+/// `Err` with the wait while fewer than `need` calls fit the budget.
+fn budget(s: &mut State, now: DateTime<Utc>, need: f64) -> Result<(), (Duration, Hold)> {
+    refill(s, now);
+    let (Some(pace), Some(remaining)) = (s.pace, s.remaining) else {
+        return Ok(());
+    };
+    if s.budget_tokens + 1e-9 >= need {
+        return Ok(());
+    }
+    let secs = (need - s.budget_tokens) * pace.as_secs_f64();
+    Err((
+        Duration::from_secs_f64(secs).max(Duration::from_millis(1)),
+        Hold::Budget { remaining },
+    ))
 }
 
 /// Spacing between calls for `remaining` requests left in the hour, if any is needed.
@@ -381,6 +441,30 @@ mod tests {
         g.admit().unwrap();
         assert_eq!(pace_for(0), Some(MAX_PACE));
         assert_eq!(pace_for(LOW_REMAINING), None);
+    }
+
+    #[test]
+    fn room_for_two_lets_a_re_read_and_its_call_go_together() {
+        let (g, clock, _) = gate();
+        g.admit().unwrap();
+        g.record(
+            Sent::Answered {
+                status: 200,
+                retry_after: None,
+                remaining: Some(200),
+            },
+            "",
+        );
+        // 18 s a call: room for two after 36 s, and then both go out back to back.
+        assert_eq!(g.room_for(2).unwrap_err().0, Duration::from_secs(36));
+        clock.advance(chrono::Duration::seconds(18));
+        g.room_for(1).unwrap();
+        assert_eq!(g.room_for(2).unwrap_err().0, Duration::from_secs(18));
+        clock.advance(chrono::Duration::seconds(18));
+        g.room_for(2).unwrap();
+        g.admit().unwrap();
+        g.admit().unwrap();
+        assert!(g.admit().is_err());
     }
 
     #[test]

@@ -49,7 +49,17 @@ pub async fn run(state: &SharedState, job: &Job, mut p: Proposal) -> anyhow::Res
             continue;
         }
         let item = p.batch[i].clone();
-        if let Some(reason) = pointless(state, &p, &item.connector_id).await {
+        // The member's re-read and its call go out together: wait until the gate has room for
+        // both, or a call held after its re-read would redo the re-read each time and never go.
+        let held = state
+            .fivetran
+            .gate()
+            .room_for(2)
+            .err()
+            .map(|(wait, hold)| ApiError::Deferred { wait, hold });
+        if held.is_some() {
+            // Falls through to the wait below without a request.
+        } else if let Some(reason) = pointless(state, &p, &item.connector_id).await {
             p.batch[i].skipped = Some(reason.clone());
             let snapshot = p.clone();
             state.store.transact(state.now(), |tx| {
@@ -67,26 +77,37 @@ pub async fn run(state: &SharedState, job: &Job, mut p: Proposal) -> anyhow::Res
             })?;
             continue;
         }
-        tracing::info!(proposal = %p.id, call = %item.call.display(), "executing group call");
-        let result = state.fivetran.send(&item.call).await;
+        let result = match held {
+            Some(e) => Err(e),
+            None => {
+                tracing::info!(proposal = %p.id, call = %item.call.display(), "executing group call");
+                state.fivetran.send(&item.call).await
+            }
+        };
         let now = state.now();
         let (ok, status, message) = match result {
             Ok(resp) => (true, Some(resp.status), resp.message),
-            Err(ApiError::RateLimited { retry_after, .. }) => {
-                // Not sent: wait as Fivetran asks, then resume at this call.
-                let due = now + chrono::Duration::from_std(retry_after).unwrap_or_default();
+            // Not done (a 429, or held by the gate: Retry-After, budget, breaker): wait, then
+            // resume at this call.
+            Err(e) if e.wait().is_some() => {
+                let wait = e.wait().unwrap_or_default();
+                let kind = if matches!(e, ApiError::Deferred { .. }) {
+                    "execution_deferred"
+                } else {
+                    "execution_rate_limited"
+                };
+                let due = now + chrono::Duration::from_std(wait).unwrap_or_default();
                 let snapshot = p.clone();
                 state.store.transact(now, |tx| {
-                    tx.audit(
-                        entry("execution_rate_limited", &snapshot, &item.connector_id).detail(
-                            serde_json::json!({
-                                "method": item.call.method,
-                                "path": item.call.path,
-                                "retry_at": due,
-                            }),
-                        ),
-                    )?;
-                    tx.reschedule_job(job, due, "Fivetran rate limit".into(), false)
+                    tx.audit(entry(kind, &snapshot, &item.connector_id).detail(
+                        serde_json::json!({
+                            "method": item.call.method,
+                            "path": item.call.path,
+                            "retry_at": due,
+                            "error": e.to_string(),
+                        }),
+                    ))?;
+                    tx.reschedule_job(job, due, e.to_string(), false)
                 })?;
                 return Ok(Outcome::Done);
             }

@@ -257,7 +257,10 @@ fn channel_arg(sub: &'static str, token: &str) -> Result<String, CommandError> {
         };
         CommandError::usage(
             sub,
-            format!("`{token}` is not a channel.{hint} (e.g. `#data-alerts`, or a channel id like `C0123ABCD`)."),
+            format!(
+                "`{}` is not a channel.{hint} (e.g. `#data-alerts`, or a channel id like `C0123ABCD`).",
+                crate::slack::blocks::clip(token, 60)
+            ),
         )
     })
 }
@@ -455,7 +458,10 @@ pub fn parse_text(text: &str) -> Result<Command, CommandError> {
             let action = Action::ResyncTables { tables: refs };
             action
                 .validate()
-                .map_err(|e| CommandError::usage("resync", e.to_string()))?;
+                // The error quotes the bad name, which can be as long as the text: clip it.
+                .map_err(|e| {
+                    CommandError::usage("resync", crate::slack::blocks::clip(&e.to_string(), 120))
+                })?;
             Ok(Command::Propose { connector, action })
         }
         "audit" => {
@@ -926,6 +932,25 @@ mod tests {
             .map(|t| format!("{t:?}\n  => {:?}\n", parse_text(t)))
             .collect();
         crate::slack::replies::snapshot::assert_snapshot("command_grammar.txt", &table);
+    }
+
+    /// Found by `cargo fuzz` (command_text): a long invalid table name was echoed in full.
+    #[test]
+    fn a_long_bad_table_name_is_not_echoed_in_full() {
+        let text = format!("resync pg_prod public.{}", "\u{9b}".repeat(1000));
+        let (sub, problem) = problem(&text);
+        assert_eq!(sub, "resync");
+        assert!(problem.chars().count() <= 120, "{problem}");
+        assert!(problem.ends_with('…'), "{problem}");
+    }
+
+    /// Found by `cargo fuzz` (command_text): a long non-channel word was echoed in full.
+    #[test]
+    fn a_long_bad_channel_is_not_echoed_in_full() {
+        let text = format!("subscriptions <#C0TEAM{}", "\u{b2}".repeat(1000));
+        let (sub, problem) = problem(&text);
+        assert_eq!(sub, "subscriptions");
+        assert!(problem.chars().count() <= 160, "{problem}");
     }
 
     #[test]

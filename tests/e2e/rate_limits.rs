@@ -489,3 +489,81 @@ async fn a_low_fivetran_budget_spaces_calls_out() {
     assert!(later[0].at - first[0].at >= Duration::seconds(36));
     assert_eq!(posts(&t.slack()).len(), 1);
 }
+
+/// A storm's "retry all" under a low budget and a 429: every member's call is sent exactly
+/// once, none before the gate allows it, and none is marked failed for having waited. (Each
+/// member is re-read just before its call; a call held after its re-read must not make the
+/// re-read repeat for ever, which it did before the gate gained `room_for`.)
+#[tokio::test]
+async fn a_group_retry_waits_out_the_budget_and_a_429_and_sends_each_call_once() {
+    let mut t = World::new().await;
+    let ids: Vec<String> = (0..5)
+        .map(|n| {
+            let id = format!("storm_{n:02}");
+            t.stack
+                .fivetran
+                .add_connection(FivetranSim::connection_template(&id, &id, "postgres"));
+            id
+        })
+        .collect();
+    for (n, id) in ids.iter().enumerate() {
+        t.clock.advance(Duration::seconds(1));
+        let body = serde_json::json!({
+            "event": "sync_end", "created": "2026-11-25T09:56:43.688Z", "connector_type": "postgres",
+            "connector_id": id, "connector_name": id, "sync_id": format!("y{n}"),
+            "destination_group_id": "projected_sickle",
+            "data": {"status": "FAILURE_WITH_TASK", "reason": "java.net.SocketTimeoutException: Read timed out", "taskType": "retry_sync"}
+        });
+        assert_eq!(t.fivetran_webhook(body.to_string().as_bytes()).await.0, 200);
+        t.run_jobs().await;
+    }
+    t.fivetran();
+    let calls = t.slack();
+    let storm_msg = posts(&calls)
+        .into_iter()
+        .rfind(|c| c.text().contains("connectors failing"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no grouped message: {calls:?}"));
+
+    // From now on Fivetran reports 200 requests left (one call every 18 s) and rate-limits
+    // the third member's retry once.
+    t.stack.fivetran.set_rate_limit_remaining(201);
+    t.stack.fivetran.inject(fivetran_429(
+        &format!("/v1/connections/{}/sync", ids[2]),
+        "POST",
+        40,
+    ));
+    assert_eq!(t.click(&storm_msg, "approve", APPROVER).await, 200);
+    drain(&t, Duration::minutes(10)).await;
+
+    let reqs = t.fivetran();
+    let syncs: Vec<&RecordedRequest> = reqs.iter().filter(|r| r.method == "POST").collect();
+    for id in &ids {
+        let path = format!("/v1/connections/{id}/sync");
+        let ok = syncs
+            .iter()
+            .filter(|r| r.path == path && r.status == 200)
+            .count();
+        assert_eq!(ok, 1, "{id}: {syncs:?}");
+    }
+    assert_eq!(syncs.len(), 6, "five retries and one 429: {syncs:?}");
+    for pair in syncs.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(
+            gap >= Duration::seconds(17),
+            "spaced by the budget: {syncs:?}"
+        );
+    }
+    let limited = syncs.iter().position(|r| r.status == 429).unwrap();
+    assert!(syncs[limited + 1].at - syncs[limited].at >= Duration::seconds(40));
+    let kinds = t.audit_kinds();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| *k == "execution_item_succeeded")
+            .count(),
+        5
+    );
+    assert!(!kinds.contains(&"execution_item_failed".to_string()));
+    let _ = t.slack();
+}
