@@ -35,7 +35,8 @@ pub enum Decided {
 /// What the reject modal needs to come back to the same proposal and message.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RejectPrompt {
-    pub proposal_id: String,
+    /// The button value (proposal id and the call hash it showed).
+    pub value: String,
     pub channel: Option<String>,
     pub message_ts: Option<String>,
     /// What is being rejected, for the modal's text.
@@ -50,6 +51,8 @@ pub enum Verb {
     CheckReject,
     Reject {
         reason: Option<String>,
+        /// Why the reason could not be asked for (the modal failed to open).
+        modal_error: Option<String>,
     },
 }
 
@@ -248,7 +251,7 @@ pub fn decide(state: &SharedState, req: &Request<'_>) -> Result<Decided, StoreEr
                 match p.clone().reject(req.user, now) {
                     Ok(()) => {
                         return Ok(Decided::AskRejectReason(RejectPrompt {
-                            proposal_id: p.id.clone(),
+                            value: req.value.to_string(),
                             channel: req.channel.map(str::to_string),
                             message_ts: req.message_ts.map(str::to_string),
                             summary: reject_summary(&p, incident.as_ref()),
@@ -257,7 +260,7 @@ pub fn decide(state: &SharedState, req: &Request<'_>) -> Result<Decided, StoreEr
                     Err(e) => Err(e),
                 }
             }
-            Verb::Reject { reason } => p.reject(req.user, now).map(|()| {
+            Verb::Reject { reason, .. } => p.reject(req.user, now).map(|()| {
                 p.governance.reject_reason = reason.clone();
                 None
             }),
@@ -376,7 +379,13 @@ fn applied(
         None => (
             "proposal_rejected",
             Decided::Rejected,
-            serde_json::json!({ "reason": p.governance.reject_reason }),
+            serde_json::json!({
+                "reason": p.governance.reject_reason,
+                "modal_error": match &req.verb {
+                    Verb::Reject { modal_error, .. } => modal_error.clone(),
+                    _ => None,
+                },
+            }),
         ),
     };
     if let (Some(d), serde_json::Value::Object(c)) = (detail.as_object_mut(), call) {

@@ -10,4 +10,5 @@ mod llm;
 mod manifests;
 mod openapi;
 mod preflight;
+mod reject;
 mod world;
