@@ -6,7 +6,7 @@ use crate::diagnosis::redact::Redactor;
 use crate::fivetran::api::FivetranClient;
 use crate::remediation::policy::Policy;
 use crate::slack::client::SlackWebClient;
-use crate::store::Store;
+use crate::store::{Store, StoreOptions};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -41,23 +41,36 @@ impl AppState {
         clock: Option<SharedClock>,
     ) -> anyhow::Result<SharedState> {
         install_crypto_provider();
-        let store = Store::open(&settings.data_dir).map_err(|e| {
+        let options = StoreOptions {
+            cache_bytes: settings.cache_mb * 1024 * 1024,
+        };
+        let store = Store::open_with(&settings.data_dir, options).map_err(|e| {
             anyhow::anyhow!(
                 "cannot open the data directory {} (server.data_dir): {e}",
                 settings.data_dir.display()
             )
         })?;
+        let clock: SharedClock = clock.unwrap_or_else(|| Arc::new(SystemClock));
         let fivetran = FivetranClient::new(
             &settings.fivetran_api_base,
             secrets.fivetran_api_key.clone(),
             secrets.fivetran_api_secret.clone(),
             settings.fivetran_timeout,
-        )?;
+        )?
+        .with_clock(clock.clone());
+        fivetran
+            .gate()
+            .on_breaker_change(crate::notices::breaker_hook(
+                store.clone(),
+                clock.clone(),
+                settings.slack_default_channel.clone(),
+            ));
         let slack = SlackWebClient::new(
             &settings.slack_api_base,
             &secrets.slack_bot_token,
             settings.slack_timeout,
-        )?;
+        )?
+        .with_clock(clock.clone());
         let policy = Policy::with_settings(
             settings.approvers.clone(),
             settings.proposal_ttl,
@@ -67,10 +80,7 @@ impl AppState {
         // Compile the rule tables now rather than on the first alert (hundreds of ms).
         let _ = crate::diagnosis::classify::classify_message("warm-up", None);
         let _ = redactor.redact_strict("warm-up");
-        let start = clock
-            .as_ref()
-            .map(|c| c.now())
-            .unwrap_or_else(chrono::Utc::now);
+        let start = clock.now();
         crate::checkpoint::ensure_scheduled(&store, settings.audit.checkpoint.as_ref(), start)?;
         let llm = settings
             .llm
@@ -81,7 +91,7 @@ impl AppState {
             settings,
             secrets,
             store,
-            clock: clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            clock,
             fivetran,
             slack,
             approver_groups: crate::remediation::approver_groups::ApproverGroups::new(

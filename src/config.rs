@@ -43,6 +43,7 @@ pub struct Config {
     pub fivetran: FivetranConfig,
     pub slack: SlackConfig,
     pub policy: PolicyConfig,
+    pub alerts: AlertsConfig,
     pub audit: AuditConfig,
     /// Optional: an OpenAI-compatible endpoint for richer summaries.
     pub llm: Option<LlmConfig>,
@@ -107,6 +108,9 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// The URL Slack and Fivetran reach this service at (used in the app manifest and docs).
     pub public_url: Option<String>,
+    /// Memory for the store's page cache, in MiB. Records are written far more often than
+    /// read back, so a small cache keeps memory flat as the store grows.
+    pub cache_mb: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -205,12 +209,92 @@ pub struct AuditSettings {
     pub checkpoint: Option<(String, chrono::NaiveTime)>,
 }
 
+/// Alert noise control: grace for transient failures, storm grouping.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// How long a transient failure waits for Fivetran's own retry before alerting; "0s" alerts
+    /// at once.
+    pub transient_grace: String,
+    /// Connectors of one destination group failing with the same category that make a storm.
+    pub storm_threshold: usize,
+    /// How close together those failures must be.
+    pub storm_window: String,
+    /// How long a non-transient alert in a destination group waits to see whether it is part
+    /// of a storm; "0s" alerts at once.
+    pub storm_debounce: String,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            transient_grace: "10m".into(),
+            storm_threshold: 5,
+            storm_window: "5m".into(),
+            storm_debounce: "15s".into(),
+        }
+    }
+}
+
+/// Checked alert settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertSettings {
+    pub transient_grace: Duration,
+    pub storm_threshold: usize,
+    pub storm_window: Duration,
+    pub storm_debounce: Duration,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertsConfig::default()
+            .check()
+            .expect("the default alert settings are valid")
+    }
+}
+
+impl AlertsConfig {
+    fn check(&self) -> Result<AlertSettings, ConfigError> {
+        let duration = |key: &str, value: &str| {
+            parse_duration(value).map_err(|message| key_error(key, message))
+        };
+        let transient_grace = duration("alerts.transient_grace", &self.transient_grace)?;
+        let storm_window = duration("alerts.storm_window", &self.storm_window)?;
+        let storm_debounce = duration("alerts.storm_debounce", &self.storm_debounce)?;
+        if transient_grace > Duration::from_secs(24 * 3600) {
+            return Err(key_error("alerts.transient_grace", "must be at most 1d"));
+        }
+        if storm_debounce > Duration::from_secs(600) {
+            return Err(key_error("alerts.storm_debounce", "must be at most 10m"));
+        }
+        if storm_window.is_zero() || storm_window > Duration::from_secs(24 * 3600) {
+            return Err(key_error(
+                "alerts.storm_window",
+                "must be between 1s and 1d",
+            ));
+        }
+        if self.storm_threshold < 2 || self.storm_threshold > 1000 {
+            return Err(key_error(
+                "alerts.storm_threshold",
+                "must be between 2 and 1000 connectors",
+            ));
+        }
+        Ok(AlertSettings {
+            transient_grace,
+            storm_threshold: self.storm_threshold,
+            storm_window,
+            storm_debounce,
+        })
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./syncwarden-data"),
             public_url: None,
+            cache_mb: crate::store::DEFAULT_CACHE_MB,
         }
     }
 }
@@ -273,6 +357,8 @@ fn list_or_comma_string<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, 
 pub struct Settings {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// The store's page cache, in MiB (`server.cache_mb`).
+    pub cache_mb: u64,
     pub public_url: Option<String>,
     pub fivetran_api_base: String,
     pub fivetran_dashboard_url: String,
@@ -282,6 +368,7 @@ pub struct Settings {
     pub slack_timeout: Duration,
     pub approvers: Vec<String>,
     pub proposal_ttl: Duration,
+    pub alerts: AlertSettings,
     /// Modes, approver groups and rules, the two-person rule, the auto budget.
     pub policy: PolicySettings,
     pub audit: AuditSettings,
@@ -438,6 +525,12 @@ impl Config {
         if let Some(url) = &self.server.public_url {
             check_http_url("server.public_url", url)?;
         }
+        if !(1..=65_536).contains(&self.server.cache_mb) {
+            return Err(key_error(
+                "server.cache_mb",
+                "must be between 1 and 65536 (MiB)",
+            ));
+        }
         check_http_url("fivetran.api_base", &self.fivetran.api_base)?;
         check_http_url("fivetran.dashboard_url", &self.fivetran.dashboard_url)?;
         check_http_url("slack.api_base", &self.slack.api_base)?;
@@ -479,6 +572,7 @@ impl Config {
         Ok(Settings {
             listen,
             data_dir: self.server.data_dir.clone(),
+            cache_mb: self.server.cache_mb,
             public_url: self
                 .server
                 .public_url
@@ -496,6 +590,7 @@ impl Config {
             slack_timeout,
             approvers: self.policy.approvers.clone(),
             proposal_ttl,
+            alerts: self.alerts.check()?,
             policy,
             audit,
             llm: self.llm.as_ref().map(check_llm).transpose()?,
@@ -769,6 +864,7 @@ approvers = ["U0APPROVER"]
         assert_eq!(s.slack_api_base, "https://slack.com/api");
         assert_eq!(s.proposal_ttl, Duration::from_secs(4 * 3600));
         assert_eq!(s.listen.port(), 8080);
+        assert_eq!(s.cache_mb, crate::store::DEFAULT_CACHE_MB);
     }
 
     #[test]
@@ -820,6 +916,7 @@ approvers = ["U0APPROVER"]
         ];
         let cases = [
             ("[server]\nlisten = \"nope\"\n", "server.listen"),
+            ("[server]\ncache_mb = 0\n", "server.cache_mb"),
             ("[fivetran]\napi_base = \"ftp://x\"\n", "fivetran.api_base"),
             (
                 "[slack]\nrequest_timeout = \"0s\"\n",

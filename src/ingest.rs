@@ -23,16 +23,20 @@ pub async fn ingest(
     let kind = event.kind();
     let dedupe_key = event.dedupe_key();
     let diagnose = kind == EventKind::Failure && event.connector_id.is_some();
+    let success_of = (kind == EventKind::Success)
+        .then_some(event.connector_id.as_deref())
+        .flatten();
     let handling = match kind {
         EventKind::Probe => "probe",
         EventKind::Failure if diagnose => "diagnose",
         EventKind::Failure => "ignored: no connector_id",
+        EventKind::Success => "recorded: success",
         EventKind::Recorded => "recorded",
         EventKind::Unknown => "ignored: unknown event",
     };
     let result = state.store.transact(now, |tx| {
         if let Some(event_id) = tx.event_id_for_key(&dedupe_key)? {
-            return Ok(Ingested::Duplicate { event_id });
+            return Ok(Err(Ingested::Duplicate { event_id }));
         }
         let id = tx.new_id()?;
         let stored = StoredEvent {
@@ -60,18 +64,37 @@ pub async fn ingest(
                     "handling": handling,
                 })),
         )?;
+        let mut queued = false;
         crate::remediation::auto::record_sync_outcome(tx, &state.policy, event)?;
         if diagnose {
+            if let Some(c) = &event.connector_id {
+                // Marks the streak before diagnosis, so a success that arrives in between
+                // still ends it.
+                tx.mark_failing(c)?;
+            }
             tx.enqueue_now(JobKind::Diagnose { event_id: id })?;
+            queued = true;
         }
-        Ok(Ingested::Accepted { event_id: id, kind })
+        if let Some(c) = success_of {
+            // Only a connector with a failure streak has something to recover from: most
+            // successes cost no job at all.
+            if tx.streak(c)?.is_some() {
+                tx.enqueue_now(JobKind::Recover { event_id: id })?;
+                queued = true;
+            }
+        }
+        Ok(Ok((Ingested::Accepted { event_id: id, kind }, queued)))
     })?;
-    if matches!(result, Ingested::Accepted { .. }) {
-        // Acknowledge only what is on disk.
-        state.store.flush().await?;
-        if diagnose {
-            state.jobs_ready.notify_one();
+    let result = match result {
+        Ok((accepted, queued)) => {
+            // Acknowledge only what is on disk. Concurrent webhooks share one flush.
+            state.store.durable().await?;
+            if queued {
+                state.jobs_ready.notify_one();
+            }
+            accepted
         }
-    }
+        Err(duplicate) => duplicate,
+    };
     Ok(result)
 }

@@ -1,10 +1,14 @@
-//! Jobs that talk to Slack: post an alert, update it after a decision, tell one person
+//! Jobs that talk to Slack: post an alert (unless it is held), update it after a decision or
+//! a change, reply in its thread, post or refresh a storm's grouped message, tell one person
 //! something. Slack errors become retries (honouring `Retry-After`) or, for requests Slack
 //! will always refuse, a dead letter.
 
 use crate::app::SharedState;
-use crate::slack::blocks::incident_message;
+use crate::incidents::storm::is_storm_id;
+use crate::incidents::Incident;
+use crate::slack::blocks::{incident_message, thread_reply as reply_content};
 use crate::slack::client::SlackError;
+use crate::slack::grouped::storm_message as storm_content;
 use crate::store::audit::AuditEntry;
 use crate::store::jobs::Job;
 use crate::worker::{backoff, Outcome};
@@ -25,6 +29,53 @@ pub(crate) fn on_slack_error(job: &Job, e: SlackError) -> Outcome {
     }
 }
 
+fn complete(state: &SharedState, job: &Job) -> anyhow::Result<Outcome> {
+    state
+        .store
+        .transact(state.now(), |tx| tx.complete_job(job))?;
+    Ok(Outcome::Done)
+}
+
+/// The incident's alert as it should read now.
+fn render(
+    state: &SharedState,
+    incident: &Incident,
+) -> anyhow::Result<slack_morphism::prelude::SlackMessageContent> {
+    let proposal = match &incident.proposal_id {
+        Some(id) => state.store.proposal(id)?,
+        None => None,
+    };
+    let snooze = state.store.snooze(&incident.connector_id)?;
+    Ok(incident_message(
+        incident,
+        proposal.as_ref(),
+        &state.settings.fivetran_dashboard_url,
+        state.now(),
+        snooze.as_ref(),
+    ))
+}
+
+/// Why a failure's alert is not posted (yet), if it is held.
+fn hold_reason(state: &SharedState, incident: &Incident) -> anyhow::Result<Option<String>> {
+    if !incident.is_failure() {
+        return Ok(None);
+    }
+    if !incident.is_open() && incident.messages.is_empty() {
+        return Ok(Some("recovered before the alert went out".into()));
+    }
+    if let Some(storm) = &incident.storm_id {
+        return Ok(Some(format!("part of {storm}")));
+    }
+    if let Some(z) = state
+        .store
+        .snooze(&incident.connector_id)?
+        .filter(|z| z.is_active(state.now()))
+    {
+        return Ok(Some(format!("snoozed by {} until {}", z.by, z.until)));
+    }
+    Ok(None)
+}
+
 pub async fn post_alert(
     state: &SharedState,
     job: &Job,
@@ -35,18 +86,26 @@ pub async fn post_alert(
             "incident {incident_id} is missing"
         )));
     };
-    let proposal = match &incident.proposal_id {
-        Some(id) => state.store.proposal(id)?,
-        None => None,
-    };
+    if incident.unposted_channels().is_empty() {
+        return complete(state, job);
+    }
+    if let Some(why) = hold_reason(state, &incident)? {
+        tracing::info!(incident = %incident_id, %why, "alert held");
+        state.store.transact(state.now(), |tx| {
+            tx.audit(
+                AuditEntry::system("alert_held")
+                    .connector(Some(&incident.connector_id))
+                    .incident(&incident.id)
+                    .detail(serde_json::json!({ "reason": why })),
+            )?;
+            tx.complete_job(job)?;
+            Ok(())
+        })?;
+        return Ok(Outcome::Done);
+    }
     // Channels already posted to are skipped, so a retry never posts twice to one channel.
     for channel in incident.unposted_channels() {
-        let content = incident_message(
-            &incident,
-            proposal.as_ref(),
-            &state.settings.fivetran_dashboard_url,
-            state.now(),
-        );
+        let content = render(state, &incident)?;
         let posted = match state.slack.post_message(&channel, content).await {
             Ok(r) => r,
             Err(e) => return Ok(on_slack_error(job, e)),
@@ -68,10 +127,7 @@ pub async fn post_alert(
         })?;
         tracing::info!(incident = %incident_id, channel = %posted.channel, ts = %posted.ts, "alert posted");
     }
-    state
-        .store
-        .transact(state.now(), |tx| tx.complete_job(job))?;
-    Ok(Outcome::Done)
+    complete(state, job)
 }
 
 pub async fn update_alert(
@@ -79,6 +135,10 @@ pub async fn update_alert(
     job: &Job,
     incident_id: &str,
 ) -> anyhow::Result<Outcome> {
+    // Group proposals belong to a storm: their message is the grouped one.
+    if is_storm_id(incident_id) {
+        return storm_message(state, job, incident_id).await;
+    }
     let Some(incident) = state.store.incident(incident_id)? else {
         return Ok(Outcome::GiveUp(format!(
             "incident {incident_id} is missing"
@@ -86,21 +146,13 @@ pub async fn update_alert(
     };
     if incident.messages.is_empty() {
         // Not posted yet: the pending post renders the current state anyway.
-        state
-            .store
-            .transact(state.now(), |tx| tx.complete_job(job))?;
-        return Ok(Outcome::Done);
+        return complete(state, job);
     }
-    let proposal = match &incident.proposal_id {
-        Some(id) => state.store.proposal(id)?,
+    let content = render(state, &incident)?;
+    let proposal_state = match &incident.proposal_id {
+        Some(id) => state.store.proposal(id)?.map(|p| p.state),
         None => None,
     };
-    let content = incident_message(
-        &incident,
-        proposal.as_ref(),
-        &state.settings.fivetran_dashboard_url,
-        state.now(),
-    );
     // chat.update is idempotent, so a retry after a partial failure re-sends all of them.
     for at in &incident.messages {
         if let Err(e) = state.slack.update_message(at, content.clone()).await {
@@ -116,7 +168,148 @@ pub async fn update_alert(
                     .detail(serde_json::json!({
                         "channel": at.channel,
                         "ts": at.ts,
-                        "proposal_state": proposal.as_ref().map(|p| p.state),
+                        "proposal_state": proposal_state,
+                        "incident_status": incident.status,
+                        "failures": incident.failures,
+                    })),
+            )?;
+        }
+        tx.complete_job(job)?;
+        Ok(())
+    })?;
+    Ok(Outcome::Done)
+}
+
+/// Replies once per channel in the alert's thread. Each posted reply is recorded before the
+/// next channel, so a retry only posts what is missing.
+pub async fn thread_reply(
+    state: &SharedState,
+    job: &Job,
+    incident_id: &str,
+    tag: &str,
+) -> anyhow::Result<Outcome> {
+    let Some(incident) = state.store.incident(incident_id)? else {
+        return complete(state, job);
+    };
+    let snoozed = state
+        .store
+        .snooze(&incident.connector_id)?
+        .is_some_and(|z| z.is_active(state.now()));
+    if snoozed && !tag.starts_with("snooze_end") {
+        return complete(state, job);
+    }
+    let content = reply_content(&incident, tag);
+    for parent in &incident.messages {
+        if incident.has_replied(&parent.channel, tag) {
+            continue;
+        }
+        let posted = match state.slack.post_reply(parent, content.clone()).await {
+            Ok(r) => r,
+            Err(e) => return Ok(on_slack_error(job, e)),
+        };
+        state.store.transact(state.now(), |tx| {
+            let Some(mut current) = tx.incident(incident_id)? else {
+                return Ok(());
+            };
+            current.replies.push(format!("{}:{tag}", parent.channel));
+            tx.put_incident(&current)?;
+            tx.audit(
+                AuditEntry::system("thread_reply_posted")
+                    .connector(Some(&current.connector_id))
+                    .incident(&current.id)
+                    .detail(serde_json::json!({
+                        "channel": parent.channel,
+                        "thread_ts": parent.ts,
+                        "ts": posted.ts,
+                        "tag": tag,
+                    })),
+            )?;
+            Ok(())
+        })?;
+    }
+    complete(state, job)
+}
+
+/// Posts the storm's grouped message where it is not posted yet (once its grace is over) and
+/// refreshes it where it is.
+pub async fn storm_message(
+    state: &SharedState,
+    job: &Job,
+    storm_id: &str,
+) -> anyhow::Result<Outcome> {
+    let Some(storm) = state.store.storm(storm_id)? else {
+        return complete(state, job);
+    };
+    let mut incidents = Vec::with_capacity(storm.members.len());
+    for m in &storm.members {
+        incidents.push(state.store.incident(&m.incident_id)?);
+    }
+    let proposal = match &storm.proposal_id {
+        Some(id) => state.store.proposal(id)?,
+        None => None,
+    };
+    let now = state.now();
+    let content = storm_content(
+        &storm,
+        &incidents,
+        proposal.as_ref(),
+        &state.settings.fivetran_dashboard_url,
+        now,
+    );
+    for at in &storm.messages {
+        if let Err(e) = state.slack.update_message(at, content.clone()).await {
+            return Ok(on_slack_error(job, e));
+        }
+    }
+    let all_recovered = storm.closed_at.is_some();
+    let may_post = now >= storm.post_after && !all_recovered;
+    if storm.messages.is_empty() && all_recovered {
+        state.store.transact(now, |tx| {
+            tx.audit(
+                AuditEntry::system("alert_held")
+                    .incident(&storm.id)
+                    .detail(serde_json::json!({ "reason": "every connector recovered before the grouped alert went out" })),
+            )?;
+            tx.complete_job(job)?;
+            Ok(())
+        })?;
+        return Ok(Outcome::Done);
+    }
+    if may_post {
+        for channel in storm.unposted_channels() {
+            let posted = match state.slack.post_message(&channel, content.clone()).await {
+                Ok(r) => r,
+                Err(e) => return Ok(on_slack_error(job, e)),
+            };
+            state.store.transact(now, |tx| {
+                let Some(mut current) = tx.storm(storm_id)? else {
+                    return Ok(());
+                };
+                current.messages.retain(|m| m.channel != posted.channel);
+                current.messages.push(posted.clone());
+                tx.put_storm(&current)?;
+                tx.audit(
+                    AuditEntry::system("message_posted")
+                        .incident(&current.id)
+                        .detail(serde_json::json!({
+                            "channel": posted.channel,
+                            "ts": posted.ts,
+                            "storm_members": current.members.len(),
+                        })),
+                )?;
+                Ok(())
+            })?;
+        }
+    }
+    state.store.transact(now, |tx| {
+        for at in &storm.messages {
+            tx.audit(
+                AuditEntry::system("message_updated")
+                    .incident(&storm.id)
+                    .detail(serde_json::json!({
+                        "channel": at.channel,
+                        "ts": at.ts,
+                        "storm_members": storm.members.len(),
                     })),
             )?;
         }
@@ -136,8 +329,5 @@ pub async fn ephemeral(
     if let Err(e) = state.slack.post_ephemeral(channel, user, text).await {
         return Ok(on_slack_error(job, e));
     }
-    state
-        .store
-        .transact(state.now(), |tx| tx.complete_job(job))?;
-    Ok(Outcome::Done)
+    complete(state, job)
 }

@@ -49,8 +49,31 @@ async fn handle(state: &SharedState, job: &Job) -> anyhow::Result<Outcome> {
             user,
             text,
         } => crate::notify::ephemeral(state, job, channel, user, text).await,
+        JobKind::ChannelNotice { channel, text } => {
+            crate::notices::post(state, job, channel, text).await
+        }
         JobKind::Execute { proposal_id } => {
             crate::remediation::executor::execute(state, job, proposal_id).await
+        }
+        JobKind::Recover { event_id } => {
+            crate::incidents::recover::recover(state, job, *event_id).await
+        }
+        JobKind::ThreadReply { incident_id, tag } => {
+            crate::notify::thread_reply(state, job, incident_id, tag).await
+        }
+        JobKind::SnoozeEnd {
+            connector_id,
+            until,
+        } => {
+            state.store.transact(state.now(), |tx| {
+                crate::incidents::snooze::snooze_ended(tx, connector_id, *until)?;
+                tx.complete_job(job)?;
+                Ok(())
+            })?;
+            Ok(Outcome::Done)
+        }
+        JobKind::StormMessage { storm_id } => {
+            crate::notify::storm_message(state, job, storm_id).await
         }
         JobKind::ExpireProposal { proposal_id } => {
             crate::remediation::expiry::expire(state, job, proposal_id)

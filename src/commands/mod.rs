@@ -91,8 +91,10 @@ fn failures_last_7_days(state: &SharedState) -> HashMap<String, usize> {
     let since = state.now() - chrono::Duration::days(7);
     let mut out = HashMap::new();
     for i in state.store.incidents().unwrap_or_default() {
-        if i.opened_at >= since && i.event != REQUESTED_EVENT {
-            *out.entry(i.connector_id).or_insert(0) += 1;
+        // A streak counts each of its failures (approximately: all of them once its latest
+        // failure falls in the window).
+        if i.last_failure_at.unwrap_or(i.opened_at) >= since && i.event != REQUESTED_EVENT {
+            *out.entry(i.connector_id).or_insert(0) += i.failures.max(1) as usize;
         }
     }
     out
@@ -128,6 +130,11 @@ pub async fn execute(state: &SharedState, ctx: &Context, cmd: &Command, mode: Mo
             propose(state, ctx, connector, action, mode).await
         }
         Command::Audit { connector, n } => audit(state, connector.as_deref(), *n, mode).await,
+        Command::Snooze {
+            connector,
+            duration,
+        } => snooze(state, ctx, connector, *duration, mode).await,
+        Command::Unsnooze { connector } => unsnooze(state, ctx, connector, mode).await,
     }
 }
 
@@ -486,6 +493,61 @@ async fn propose(
         action,
         &proposal.id,
     ))
+}
+
+async fn snooze(
+    state: &SharedState,
+    ctx: &Context,
+    word: &str,
+    duration: std::time::Duration,
+    mode: Mode,
+) -> Outcome {
+    let e = match resolve(state, word, mode).await? {
+        Ok(e) => e,
+        Err(reply) => return Ok(reply),
+    };
+    let now = state.now();
+    let until = now + chrono::Duration::from_std(duration).unwrap_or_default();
+    let s = crate::incidents::snooze::Snooze {
+        connector_id: e.id.clone(),
+        connector_name: e.name.clone(),
+        until,
+        by: ctx.user.clone(),
+        at: now,
+    };
+    let open = state.store.open_incident_id(&e.id).ok().flatten().is_some();
+    let label = replies::connector_label(e.name.as_deref(), &e.id);
+    Ok(
+        match state
+            .store
+            .transact(now, |tx| crate::incidents::snooze::snooze(tx, &s))
+        {
+            Ok(()) => {
+                state.jobs_ready.notify_one();
+                replies::snoozed(&label, until, open)
+            }
+            Err(err) => storage_failure(err),
+        },
+    )
+}
+
+async fn unsnooze(state: &SharedState, ctx: &Context, word: &str, mode: Mode) -> Outcome {
+    let e = match resolve(state, word, mode).await? {
+        Ok(e) => e,
+        Err(reply) => return Ok(reply),
+    };
+    let label = replies::connector_label(e.name.as_deref(), &e.id);
+    Ok(
+        match state.store.transact(state.now(), |tx| {
+            crate::incidents::snooze::unsnooze(tx, &e.id, &ctx.user)
+        }) {
+            Ok(removed) => {
+                state.jobs_ready.notify_one();
+                replies::unsnoozed(&label, removed.map(|s| s.until))
+            }
+            Err(err) => storage_failure(err),
+        },
+    )
 }
 
 async fn audit(state: &SharedState, word: Option<&str>, n: usize, mode: Mode) -> Outcome {

@@ -1,7 +1,10 @@
 //! Typed client for Fivetran's REST API (`/v1/connections/...`). One attempt per call: retry
 //! policy lives with the caller, which knows whether a call is safe to repeat and can wait
-//! durably (a rescheduled job) instead of holding a task asleep.
+//! durably (a rescheduled job) instead of holding a task asleep. Every call passes the
+//! [`Gate`] first (Retry-After, remaining budget, circuit breaker), so a wait Fivetran asked
+//! for is honoured by every caller, not just the one that got the 429.
 
+use super::gate::{Gate, Hold, Sent};
 use super::model::{Connection, Envelope};
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
@@ -54,6 +57,10 @@ pub enum ApiError {
     Transport { message: String, sent: bool },
     #[error("unexpected answer from Fivetran: {0}")]
     Decode(String),
+    /// Not sent: the gate holds calls for `wait` (Retry-After, low budget, breaker open).
+    /// Nothing reached Fivetran, so any call may be retried after the wait.
+    #[error("not sent to Fivetran: {hold}; next try in {}s", wait.as_secs().max(1))]
+    Deferred { wait: Duration, hold: Hold },
 }
 
 impl ApiError {
@@ -73,7 +80,10 @@ pub struct FivetranClient {
     base: String,
     key: Secret,
     secret: Secret,
+    gate: Gate,
 }
+
+pub const RATE_LIMIT_REMAINING: &str = "x-rate-limit-remaining";
 
 /// Connection ids go into URL paths; anything outside Fivetran's id alphabet is refused
 /// rather than escaped, so a crafted id can never address another resource.
@@ -100,7 +110,18 @@ impl FivetranClient {
             base: base.trim_end_matches('/').to_string(),
             key,
             secret,
+            gate: Gate::new(std::sync::Arc::new(crate::clock::SystemClock)),
         })
+    }
+
+    /// Uses `clock` for Retry-After, pacing and the breaker (tests pass a manual clock).
+    pub fn with_clock(mut self, clock: crate::clock::SharedClock) -> Self {
+        self.gate = Gate::new(clock);
+        self
+    }
+
+    pub fn gate(&self) -> &Gate {
+        &self.gate
     }
 
     pub async fn get_connection(&self, id: &str) -> Result<Connection, ApiError> {
@@ -113,7 +134,7 @@ impl FivetranClient {
             body: None,
         };
         let (status, headers, body) = self.raw(&call).await?;
-        check_status(status, &headers, &body)?;
+        check_status(status, &headers, &body, self.gate.now())?;
         let envelope: Envelope<Connection> =
             serde_json::from_slice(&body).map_err(|e| ApiError::Decode(e.to_string()))?;
         envelope
@@ -124,7 +145,7 @@ impl FivetranClient {
     /// Sends a mutating call once.
     pub async fn send(&self, call: &ApiCall) -> Result<ApiResponse, ApiError> {
         let (status, headers, body) = self.raw(call).await?;
-        check_status(status, &headers, &body)
+        check_status(status, &headers, &body, self.gate.now())
     }
 
     async fn raw(
@@ -133,6 +154,32 @@ impl FivetranClient {
     ) -> Result<(u16, reqwest::header::HeaderMap, bytes::Bytes), ApiError> {
         let method = reqwest::Method::from_bytes(call.method.as_bytes())
             .map_err(|_| ApiError::Decode(format!("bad method {}", call.method)))?;
+        self.gate
+            .admit()
+            .map_err(|(wait, hold)| ApiError::Deferred { wait, hold })?;
+        let result = self.send_once(method, call).await;
+        match &result {
+            Ok((status, headers, _)) => self.gate.record(
+                Sent::Answered {
+                    status: *status,
+                    retry_after: retry_after(headers, self.gate.now()),
+                    remaining: headers
+                        .get(RATE_LIMIT_REMAINING)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse().ok()),
+                },
+                &format!("HTTP {status}"),
+            ),
+            Err(e) => self.gate.record(Sent::Failed, &e.to_string()),
+        }
+        result
+    }
+
+    async fn send_once(
+        &self,
+        method: reqwest::Method,
+        call: &ApiCall,
+    ) -> Result<(u16, reqwest::header::HeaderMap, bytes::Bytes), ApiError> {
         let url = format!("{}{}", self.base, call.path);
         let mut req = self
             .http
@@ -181,6 +228,7 @@ fn check_status(
     status: u16,
     headers: &reqwest::header::HeaderMap,
     body: &[u8],
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<ApiResponse, ApiError> {
     let cm: CodeMessage = serde_json::from_slice(body).unwrap_or_default();
     let response = ApiResponse {
@@ -191,7 +239,7 @@ fn check_status(
     match status {
         200..=299 => Ok(response),
         429 => Err(ApiError::RateLimited {
-            retry_after: retry_after(headers).unwrap_or(DEFAULT_RETRY_AFTER),
+            retry_after: retry_after(headers, now).unwrap_or(DEFAULT_RETRY_AFTER),
             response,
         }),
         500..=599 => Err(ApiError::Server { response }),
@@ -199,8 +247,11 @@ fn check_status(
     }
 }
 
-/// `Retry-After` in seconds (Fivetran's form) or as an HTTP date.
-pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+/// `Retry-After` in seconds (Fivetran's form) or as an HTTP date, capped at a day.
+pub fn retry_after(
+    headers: &reqwest::header::HeaderMap,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Duration> {
     let raw = headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
@@ -210,8 +261,13 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         return Some(Duration::from_secs(secs.min(24 * 3600)));
     }
     let when = chrono::DateTime::parse_from_rfc2822(raw).ok()?;
-    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(delta.to_std().unwrap_or(Duration::ZERO))
+    let delta = when.with_timezone(&chrono::Utc) - now;
+    Some(
+        delta
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(Duration::from_secs(24 * 3600)),
+    )
 }
 
 #[cfg(test)]
@@ -232,7 +288,7 @@ mod tests {
         let mut h = reqwest::header::HeaderMap::new();
         h.insert("retry-after", "7".parse().unwrap());
         let body = br#"{"code":"TooManyRequests","message":"slow down"}"#;
-        match check_status(429, &h, body) {
+        match check_status(429, &h, body, chrono::Utc::now()) {
             Err(ApiError::RateLimited {
                 retry_after,
                 response,
@@ -243,19 +299,19 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            check_status(429, &reqwest::header::HeaderMap::new(), b""),
+            check_status(429, &reqwest::header::HeaderMap::new(), b"", chrono::Utc::now()),
             Err(ApiError::RateLimited { retry_after, .. }) if retry_after == DEFAULT_RETRY_AFTER
         ));
         assert!(matches!(
-            check_status(503, &h, b"x"),
+            check_status(503, &h, b"x", chrono::Utc::now()),
             Err(ApiError::Server { .. })
         ));
         assert!(matches!(
-            check_status(409, &h, b"{}"),
+            check_status(409, &h, b"{}", chrono::Utc::now()),
             Err(ApiError::Refused { .. })
         ));
         assert_eq!(
-            check_status(200, &h, br#"{"code":"Success"}"#)
+            check_status(200, &h, br#"{"code":"Success"}"#, chrono::Utc::now())
                 .unwrap()
                 .code,
             "Success"

@@ -12,7 +12,7 @@ pub const SIGNATURE_HEADER: &str = "x-fivetran-signature-256";
 
 /// Longest string field we keep from a webhook; Fivetran's `reason` is free text and can carry a
 /// whole stack trace.
-const MAX_FIELD_CHARS: usize = 8 * 1024;
+pub const MAX_FIELD_CHARS: usize = 8 * 1024;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SignatureError {
@@ -119,7 +119,9 @@ pub enum ParseError {
     TooDeep(usize),
 }
 
-pub const MAX_JSON_DEPTH: usize = 32;
+pub use crate::limits::MAX_JSON_DEPTH;
+/// Longest `event` name accepted; Fivetran's are under 32 characters.
+pub const MAX_EVENT_CHARS: usize = 128;
 
 /// What the service does with an event name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +130,9 @@ pub enum EventKind {
     Probe,
     /// A sync or connection failure to diagnose.
     Failure,
-    /// A known event we keep for history (sync_start, successful sync_end, ...).
+    /// A successful sync or connection test: ends a failure streak, if there is one.
+    Success,
+    /// A known event we keep for history (sync_start, edits, ...).
     Recorded,
     /// A name we do not know: stored and ignored.
     Unknown,
@@ -160,12 +164,12 @@ impl WebhookEvent {
     pub fn parse(body: &[u8]) -> Result<(WebhookEvent, serde_json::Value), ParseError> {
         let value: serde_json::Value =
             serde_json::from_slice(body).map_err(|e| ParseError::Json(e.to_string()))?;
-        if json_depth(&value) > MAX_JSON_DEPTH {
+        if crate::limits::json_depth(&value) > MAX_JSON_DEPTH {
             return Err(ParseError::TooDeep(MAX_JSON_DEPTH));
         }
         let event: WebhookEvent =
             serde_json::from_value(value.clone()).map_err(|e| ParseError::Shape(e.to_string()))?;
-        if event.event.trim().is_empty() || event.event.len() > 128 {
+        if event.event.trim().is_empty() || event.event.len() > MAX_EVENT_CHARS {
             return Err(ParseError::Shape(
                 "`event` must be a short non-empty string".into(),
             ));
@@ -177,13 +181,14 @@ impl WebhookEvent {
         match self.event.as_str() {
             "test_event" => EventKind::Probe,
             "sync_end" => match self.status() {
-                Some(s) if s.eq_ignore_ascii_case("SUCCESSFUL") => EventKind::Recorded,
+                Some(s) if s.eq_ignore_ascii_case("SUCCESSFUL") => EventKind::Success,
                 // RESCHEDULED is Fivetran pausing a sync to resume it later, not a fault.
                 Some(s) if s.eq_ignore_ascii_case("RESCHEDULED") => EventKind::Recorded,
                 Some(_) => EventKind::Failure,
                 None => EventKind::Recorded,
             },
             "connection_failure" => EventKind::Failure,
+            "connection_successful" => EventKind::Success,
             name if KNOWN_EVENTS.contains(&name) => EventKind::Recorded,
             _ => EventKind::Unknown,
         }
@@ -221,21 +226,6 @@ impl WebhookEvent {
         }
         hex::encode(h.finalize())
     }
-}
-
-fn json_depth(v: &serde_json::Value) -> usize {
-    // Iterative, so a hostile body cannot overflow the stack here.
-    let mut max = 0;
-    let mut stack = vec![(v, 1usize)];
-    while let Some((v, d)) = stack.pop() {
-        max = max.max(d);
-        match v {
-            serde_json::Value::Array(a) => stack.extend(a.iter().map(|x| (x, d + 1))),
-            serde_json::Value::Object(o) => stack.extend(o.values().map(|x| (x, d + 1))),
-            _ => {}
-        }
-    }
-    max
 }
 
 #[cfg(test)]
@@ -299,6 +289,14 @@ mod tests {
         );
         assert_eq!(
             k(r#"{"event":"sync_end","data":{"status":"SUCCESSFUL"}}"#),
+            EventKind::Success
+        );
+        assert_eq!(
+            k(r#"{"event":"connection_successful"}"#),
+            EventKind::Success
+        );
+        assert_eq!(
+            k(r#"{"event":"sync_end","data":{"status":"RESCHEDULED"}}"#),
             EventKind::Recorded
         );
         assert_eq!(

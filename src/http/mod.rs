@@ -9,8 +9,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 
-/// Largest request body accepted on any route.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+pub use crate::limits::MAX_BODY_BYTES;
 
 pub fn router(state: SharedState) -> Router {
     Router::new()
@@ -21,7 +20,34 @@ pub fn router(state: SharedState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(limit_headers))
         .with_state(state)
+}
+
+/// 431 for requests with too many or too large headers, before any handler runs.
+async fn limit_headers(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use crate::limits::{MAX_HEADERS, MAX_HEADER_BYTES};
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        tracing::warn!(
+            headers = headers.len(),
+            bytes,
+            path = req.uri().path(),
+            "refused request with oversized headers"
+        );
+        return json_error(
+            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            &format!("request headers exceed {MAX_HEADERS} fields or {MAX_HEADER_BYTES} bytes"),
+        );
+    }
+    next.run(req).await
 }
 
 pub(crate) fn json_error(

@@ -29,6 +29,53 @@ pub struct Incident {
     pub channels: Vec<String>,
     /// Where the alert was posted so far: at most one message per channel.
     pub messages: Vec<SlackRef>,
+    #[serde(default)]
+    pub status: IncidentStatus,
+    /// Failures in this streak (the first one included).
+    #[serde(default = "one")]
+    pub failures: u32,
+    #[serde(default)]
+    pub last_failure_at: Option<DateTime<Utc>>,
+    /// The event of the latest failure (`event_id` is the first).
+    #[serde(default)]
+    pub last_event_id: Option<u64>,
+    #[serde(default)]
+    pub recovered_at: Option<DateTime<Utc>>,
+    /// Thread replies already posted, as `<channel>:<tag>`, so a retried job never posts one
+    /// twice.
+    #[serde(default)]
+    pub replies: Vec<String>,
+    /// Set when the failure is part of a storm: the storm's grouped message speaks for it.
+    #[serde(default)]
+    pub storm_id: Option<String>,
+    /// The latest failure's reason (redacted), for thread replies.
+    #[serde(default)]
+    pub last_reason: Option<String>,
+    /// Set when a snooze ended with the failure still open.
+    #[serde(default)]
+    pub snooze_ended: Option<SnoozeEnded>,
+}
+
+/// A snooze that ran out (or was lifted) while the connector was still failing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnoozeEnded {
+    pub by: String,
+    pub until: DateTime<Utc>,
+    pub failures: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentStatus {
+    /// The connector is still failing (or nobody has seen it succeed since).
+    #[default]
+    Open,
+    /// A successful sync ended the streak.
+    Recovered,
 }
 
 impl Incident {
@@ -37,6 +84,21 @@ impl Incident {
         self.messages
             .iter()
             .find(|m| m.ts == ts && channel.is_none_or(|c| c == m.channel))
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.status == IncidentStatus::Open
+    }
+
+    /// A failure incident, as opposed to a fix someone requested with a slash command.
+    pub fn is_failure(&self) -> bool {
+        self.event != requested::EVENT
+    }
+
+    pub fn has_replied(&self, channel: &str, tag: &str) -> bool {
+        self.replies
+            .iter()
+            .any(|r| r == &format!("{channel}:{tag}"))
     }
 
     pub fn unposted_channels(&self) -> Vec<String> {
@@ -52,5 +114,8 @@ pub fn incident_id_for_event(event_id: u64) -> String {
     format!("inc_{event_id}")
 }
 pub mod open;
+pub mod recover;
 pub mod requested;
 pub mod routing;
+pub mod snooze;
+pub mod storm;

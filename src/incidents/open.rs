@@ -1,19 +1,21 @@
 //! Diagnose job: a failure event becomes an incident with a summary and, where one fits, a
 //! proposal; the alert is queued for posting in the same transaction.
 
-use super::{incident_id_for_event, Incident};
+use super::{incident_id_for_event, Incident, IncidentStatus};
 use crate::app::SharedState;
 use crate::diagnosis::classify::{classify, Classification, SuggestedAction};
 use crate::diagnosis::llm::{LlmOutcome, PromptInput};
-use crate::diagnosis::summarize::{template, SummaryInput};
+use crate::diagnosis::summarize::{template, Summary, SummaryInput};
 use crate::fivetran::api::is_valid_connection_id;
 use crate::fivetran::model::Connection;
 use crate::fivetran::webhook::WebhookEvent;
 use crate::remediation::action::{slower_frequency, Action};
-use crate::remediation::proposal::{new_proposal_id, Proposal, ProposalState};
+use crate::remediation::policy::Policy;
+use crate::remediation::proposal::Proposal;
 use crate::slack::blocks::dashboard_link;
 use crate::store::audit::AuditEntry;
 use crate::store::jobs::{Job, JobKind};
+use crate::store::{Tx, TxResult};
 use crate::worker::Outcome;
 
 /// The concrete fix for a diagnosis, if one can be run without a person changing something.
@@ -73,6 +75,17 @@ pub fn apply_llm(summary: &mut crate::diagnosis::summarize::Summary, outcome: Ll
     }
 }
 
+/// What the failure adds to the connector's story.
+enum Placement {
+    /// No open incident: this failure opens one.
+    New,
+    /// It continues this open incident; `cause_changed` when the category differs.
+    Continues {
+        incident: Box<Incident>,
+        cause_changed: bool,
+    },
+}
+
 pub async fn diagnose(state: &SharedState, job: &Job, event_id: u64) -> anyhow::Result<Outcome> {
     let incident_id = incident_id_for_event(event_id);
     if state.store.incident(&incident_id)?.is_some() {
@@ -105,18 +118,163 @@ pub async fn diagnose(state: &SharedState, job: &Job, event_id: u64) -> anyhow::
 
     let signals = crate::diagnosis::signals(&event, details.as_ref());
     let classification = classify(&signals);
+    let placement = match state.store.open_incident_id(&connector_id)? {
+        Some(id) => match state.store.incident(&id)?.filter(|i| i.is_open()) {
+            Some(open) => Placement::Continues {
+                cause_changed: open.classification.category != classification.category,
+                incident: Box::new(open),
+            },
+            None => Placement::New,
+        },
+        None => Placement::New,
+    };
     let action = if id_ok {
         choose_action(&classification, details.as_ref())
     } else {
         None
     };
-    let link = dashboard_link(&state.settings.fivetran_dashboard_url, &connector_id);
+    let reason = state.redactor.redact(
+        event
+            .reason()
+            .or(event.status())
+            .unwrap_or(event.event.as_str()),
+    );
+
+    let now = state.now();
+    let ttl = state.policy.proposal_ttl;
+    let new_proposal = |incident_id: &str| {
+        action.clone().map(|a| {
+            let mut p = Proposal::new(incident_id, &connector_id, a, "system", now, ttl);
+            // What the call was derived from, for the pre-flight check before it runs.
+            p.governance = crate::remediation::preflight::basis(&p.action, details.as_ref());
+            p
+        })
+    };
+
+    match placement {
+        Placement::Continues {
+            incident,
+            cause_changed,
+        } => {
+            // A repeat of the same failure needs no new summary (and no LLM call).
+            let summary = if cause_changed {
+                Some(
+                    summarize(
+                        state,
+                        &event,
+                        details.as_ref(),
+                        details_error.as_deref(),
+                        &classification,
+                        action.as_ref(),
+                    )
+                    .await,
+                )
+            } else {
+                None
+            };
+            let proposal = summary.as_ref().and_then(|_| new_proposal(&incident.id));
+            state.store.transact(now, |tx| {
+                continue_streak(
+                    tx,
+                    &state.policy,
+                    &incident.id,
+                    &Repeat {
+                        event_id,
+                        reason: &reason,
+                        classification: &classification,
+                    },
+                    summary.as_ref(),
+                    proposal.as_ref(),
+                )?;
+                tx.complete_job(job)?;
+                Ok(())
+            })?;
+            tracing::info!(incident = %incident.id, connector = %connector_id, "failure added to the open incident");
+        }
+        Placement::New => {
+            let summary = summarize(
+                state,
+                &event,
+                details.as_ref(),
+                details_error.as_deref(),
+                &classification,
+                action.as_ref(),
+            )
+            .await;
+            let proposal = new_proposal(&incident_id);
+            let group_id = event
+                .group()
+                .map(str::to_string)
+                .or_else(|| details.as_ref().and_then(|d| d.group_id.clone()));
+            let incident = Incident {
+                id: incident_id.clone(),
+                connector_id: connector_id.clone(),
+                connector_name: event
+                    .connector_name
+                    .clone()
+                    .or_else(|| details.as_ref().and_then(|d| d.schema.clone())),
+                connector_type: event
+                    .connector_type
+                    .clone()
+                    .or_else(|| details.as_ref().and_then(|d| d.service.clone())),
+                channels: super::routing::channels_for(state, &connector_id, group_id.as_deref()),
+                group_id,
+                event_id,
+                event: event.event.clone(),
+                opened_at: now,
+                classification: classification.clone(),
+                summary,
+                proposal_id: proposal.as_ref().map(|p| p.id.clone()),
+                messages: Vec::new(),
+                status: IncidentStatus::Open,
+                failures: 1,
+                last_failure_at: Some(now),
+                last_event_id: Some(event_id),
+                recovered_at: None,
+                replies: Vec::new(),
+                storm_id: None,
+                snooze_ended: None,
+                last_reason: Some(reason.clone()),
+            };
+            state.store.transact(now, |tx| {
+                if tx.incident(&incident.id)?.is_some() {
+                    tx.complete_job(job)?;
+                    return Ok(());
+                }
+                open_streak(state, tx, incident.clone(), proposal.as_ref(), &reason)?;
+                tx.complete_job(job)?;
+                Ok(())
+            })?;
+            tracing::info!(
+                incident = %incident_id,
+                connector = %connector_id,
+                category = classification.category.as_str(),
+                "incident opened"
+            );
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+/// The rules summary, rewritten by the model when one is configured.
+async fn summarize(
+    state: &SharedState,
+    event: &WebhookEvent,
+    details: Option<&Connection>,
+    details_error: Option<&str>,
+    classification: &Classification,
+    action: Option<&Action>,
+) -> Summary {
+    let link = dashboard_link(
+        &state.settings.fivetran_dashboard_url,
+        event.connector_id.as_deref().unwrap_or_default(),
+    );
     let mut summary = template(&SummaryInput {
-        event: &event,
-        details: details.as_ref(),
-        details_error: details_error.as_deref(),
-        classification: &classification,
-        action: action.as_ref(),
+        event,
+        details,
+        details_error,
+        classification,
+        action,
         dashboard_link: &link,
         redactor: &state.redactor,
     });
@@ -128,9 +286,9 @@ pub async fn diagnose(state: &SharedState, job: &Job, event_id: u64) -> anyhow::
                     &state.store,
                     state.now(),
                     &PromptInput {
-                        event: &event,
-                        details: details.as_ref(),
-                        classification: &classification,
+                        event,
+                        details,
+                        classification,
                         redactor: &state.redactor,
                     },
                 )
@@ -138,103 +296,190 @@ pub async fn diagnose(state: &SharedState, job: &Job, event_id: u64) -> anyhow::
             apply_llm(&mut summary, outcome);
         }
     }
+    summary
+}
 
-    let now = state.now();
-    let proposal = action.map(|action| Proposal {
-        id: new_proposal_id(),
-        incident_id: incident_id.clone(),
-        connector_id: connector_id.clone(),
-        call: action.call(&connector_id),
-        risk: action.risk(),
-        governance: crate::remediation::preflight::basis(&action, details.as_ref()),
-        action,
-        state: ProposalState::Proposed,
-        created_at: now,
-        expires_at: now + chrono::Duration::from_std(state.policy.proposal_ttl).unwrap_or_default(),
-        requested_by: "system".into(),
-        decision: None,
-        execution: None,
-    });
-    let incident = Incident {
-        id: incident_id.clone(),
-        connector_id: connector_id.clone(),
-        connector_name: event
-            .connector_name
-            .clone()
-            .or_else(|| details.as_ref().and_then(|d| d.schema.clone())),
-        connector_type: event
-            .connector_type
-            .clone()
-            .or_else(|| details.as_ref().and_then(|d| d.service.clone())),
-        group_id: event
-            .group()
-            .map(str::to_string)
-            .or_else(|| details.as_ref().and_then(|d| d.group_id.clone())),
-        event_id,
-        event: event.event.clone(),
-        opened_at: now,
-        classification: classification.clone(),
-        summary,
-        proposal_id: proposal.as_ref().map(|p| p.id.clone()),
-        channels: Vec::new(),
-        messages: Vec::new(),
+/// When the new incident's alert may go out: after the grace for a transient failure, after
+/// the storm debounce for one in a destination group, otherwise now.
+fn alert_due(state: &SharedState, incident: &Incident) -> chrono::DateTime<chrono::Utc> {
+    let alerts = &state.settings.alerts;
+    let wait = if incident.classification.transient && !alerts.transient_grace.is_zero() {
+        alerts.transient_grace
+    } else if incident.group_id.is_some() {
+        alerts.storm_debounce
+    } else {
+        std::time::Duration::ZERO
     };
-    let mut incident = incident;
-    incident.channels =
-        super::routing::channels_for(state, &incident.connector_id, incident.group_id.as_deref());
+    state.now() + chrono::Duration::from_std(wait).unwrap_or_default()
+}
 
-    state.store.transact(now, |tx| {
-        if tx.incident(&incident.id)?.is_some() {
-            tx.complete_job(job)?;
-            return Ok(());
+/// Stores a new proposal with its audit record and applies the policy to it (mode, approvals
+/// needed, expiry, auto mode). Its incident must already be stored: admission may annotate it.
+fn audit_proposal(tx: &Tx<'_>, policy: &Policy, p: &Proposal) -> TxResult<()> {
+    tx.put_proposal(p)?;
+    tx.audit(
+        AuditEntry::system("proposal_created")
+            .connector(Some(&p.connector_id))
+            .incident(&p.incident_id)
+            .proposal(&p.id)
+            .detail(serde_json::json!({
+                "action": p.action,
+                "risk": p.risk,
+                "method": p.call.method,
+                "path": p.call.path,
+                "body": p.call.body,
+                "expires_at": p.expires_at,
+            })),
+    )?;
+    crate::remediation::admission::admit(tx, policy, &p.id)
+}
+
+fn open_streak(
+    state: &SharedState,
+    tx: &Tx<'_>,
+    mut incident: Incident,
+    proposal: Option<&Proposal>,
+    reason: &str,
+) -> TxResult<()> {
+    tx.audit(
+        AuditEntry::system("incident_opened")
+            .connector(Some(&incident.connector_id))
+            .event(incident.event_id)
+            .incident(&incident.id)
+            .detail(serde_json::json!({
+                "category": incident.classification.category,
+                "transient": incident.classification.transient,
+                "suggested": incident.classification.action,
+                "confidence": incident.classification.confidence,
+                "rule": incident.classification.evidence.first().map(|e| e.rule.clone()),
+                "details_unavailable": incident.summary.details_unavailable,
+            })),
+    )?;
+    let in_storm = super::storm::consider(
+        tx,
+        &state.settings.alerts,
+        &mut incident,
+        reason,
+        state.policy.proposal_ttl,
+    )?;
+    if in_storm {
+        // The storm's group proposal covers this connector.
+        incident.proposal_id = None;
+    }
+    tx.set_open_incident(&incident.connector_id, &incident.id)?;
+    tx.put_incident(&incident)?;
+    if !in_storm {
+        if let Some(p) = proposal {
+            audit_proposal(tx, &state.policy, p)?;
         }
-        tx.put_incident(&incident)?;
-        tx.audit(
-            AuditEntry::system("incident_opened")
-                .connector(Some(&incident.connector_id))
-                .event(event_id)
-                .incident(&incident.id)
-                .detail(serde_json::json!({
-                    "category": incident.classification.category,
-                    "transient": incident.classification.transient,
-                    "suggested": incident.classification.action,
-                    "confidence": incident.classification.confidence,
-                    "rule": incident.classification.evidence.first().map(|e| e.rule.clone()),
-                    "details_unavailable": incident.summary.details_unavailable,
-                })),
+        tx.enqueue(
+            JobKind::Notify {
+                incident_id: incident.id.clone(),
+            },
+            alert_due(state, &incident),
         )?;
-        if let Some(p) = &proposal {
-            tx.put_proposal(p)?;
-            tx.audit(
-                AuditEntry::system("proposal_created")
-                    .connector(Some(&p.connector_id))
-                    .incident(&incident.id)
-                    .proposal(&p.id)
-                    .detail(serde_json::json!({
-                        "action": p.action,
-                        "risk": p.risk,
-                        "method": p.call.method,
-                        "path": p.call.path,
-                        "body": p.call.body,
-                        "expires_at": p.expires_at,
-                    })),
-            )?;
-            crate::remediation::admission::admit(tx, &state.policy, &p.id)?;
+    }
+    Ok(())
+}
+
+/// Another failure of an open incident: count it, refresh the summary if the cause changed,
+/// and tell the thread (unless the connector is snoozed or part of a storm).
+/// The repeated failure: which event, why, and how it was classified.
+struct Repeat<'a> {
+    event_id: u64,
+    reason: &'a str,
+    classification: &'a Classification,
+}
+
+fn continue_streak(
+    tx: &Tx<'_>,
+    policy: &Policy,
+    incident_id: &str,
+    repeat: &Repeat<'_>,
+    summary: Option<&Summary>,
+    proposal: Option<&Proposal>,
+) -> TxResult<()> {
+    let Repeat {
+        event_id,
+        reason,
+        classification,
+    } = *repeat;
+    let Some(mut incident) = tx.incident(incident_id)? else {
+        return Ok(());
+    };
+    incident.failures += 1;
+    incident.last_failure_at = Some(tx.now);
+    incident.last_event_id = Some(event_id);
+    incident.last_reason = Some(reason.to_string());
+    let cause_changed = incident.classification.category != classification.category;
+    if let (true, Some(summary)) = (cause_changed, summary) {
+        incident.classification = classification.clone();
+        incident.summary = summary.clone();
+        if let Some(old) = incident.proposal_id.take() {
+            if let Some(mut p) = tx.proposal(&old)? {
+                if p.supersede("the cause changed").is_ok() {
+                    tx.put_proposal(&p)?;
+                    tx.audit(
+                        AuditEntry::system("proposal_superseded")
+                            .connector(Some(&p.connector_id))
+                            .incident(&incident.id)
+                            .proposal(&p.id)
+                            .detail(serde_json::json!({ "reason": "cause changed" })),
+                    )?;
+                } else {
+                    // A decision on it stands; the message keeps showing it.
+                    incident.proposal_id = Some(old);
+                }
+            }
         }
+        if incident.proposal_id.is_none() && incident.storm_id.is_none() {
+            if let Some(p) = proposal {
+                let mut p = p.clone();
+                p.incident_id = incident.id.clone();
+                incident.proposal_id = Some(p.id.clone());
+                tx.put_incident(&incident)?;
+                audit_proposal(tx, policy, &p)?;
+                // Admission may have annotated the incident.
+                if let Some(current) = tx.incident(&incident.id)? {
+                    incident.summary = current.summary;
+                }
+            }
+        }
+    }
+    tx.audit(
+        AuditEntry::system("incident_failed_again")
+            .connector(Some(&incident.connector_id))
+            .event(event_id)
+            .incident(&incident.id)
+            .detail(serde_json::json!({
+                "failures": incident.failures,
+                "category": incident.classification.category,
+                "cause_changed": cause_changed,
+            })),
+    )?;
+    let snoozed = super::snooze::active(tx, &incident.connector_id)?.is_some();
+    if let Some(storm_id) = &incident.storm_id {
+        tx.enqueue_now(JobKind::StormMessage {
+            storm_id: storm_id.clone(),
+        })?;
+    } else if snoozed {
+        // Counted, not posted: the end of the snooze says how it stands.
+    } else if incident.messages.is_empty() {
+        // Still held (grace or debounce): Fivetran's own retry failed too, so alert now.
         tx.enqueue_now(JobKind::Notify {
             incident_id: incident.id.clone(),
         })?;
-        tx.complete_job(job)?;
-        Ok(())
-    })?;
-    tracing::info!(
-        incident = %incident.id,
-        connector = %incident.connector_id,
-        category = incident.classification.category.as_str(),
-        proposal = ?incident.proposal_id,
-        "incident opened"
-    );
-    Ok(Outcome::Done)
+    } else {
+        tx.enqueue_now(JobKind::UpdateMessage {
+            incident_id: incident.id.clone(),
+        })?;
+        tx.enqueue_now(JobKind::ThreadReply {
+            incident_id: incident.id.clone(),
+            tag: format!("failure_{}", incident.failures),
+        })?;
+    }
+    tx.put_incident(&incident)?;
+    Ok(())
 }
 
 #[cfg(test)]

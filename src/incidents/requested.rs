@@ -5,7 +5,7 @@ use super::Incident;
 use crate::diagnosis::classify::{Category, Classification, SuggestedAction};
 use crate::diagnosis::summarize::Summary;
 use crate::remediation::action::Action;
-use crate::remediation::proposal::{new_proposal_id, Proposal, ProposalState};
+use crate::remediation::proposal::Proposal;
 use chrono::{DateTime, Utc};
 
 pub const EVENT: &str = "slash_command";
@@ -31,21 +31,14 @@ pub fn new_incident_id() -> String {
 /// The incident and proposal for a request. `connector_id` must already be validated.
 pub fn requested(r: &Request<'_>) -> (Incident, Proposal) {
     let incident_id = new_incident_id();
-    let proposal = Proposal {
-        id: new_proposal_id(),
-        incident_id: incident_id.clone(),
-        connector_id: r.connector_id.to_string(),
-        call: r.action.call(r.connector_id),
-        risk: r.action.risk(),
-        action: r.action.clone(),
-        state: ProposalState::Proposed,
-        created_at: r.now,
-        expires_at: r.now + chrono::Duration::from_std(r.ttl).unwrap_or_default(),
-        requested_by: r.user.to_string(),
-        decision: None,
-        execution: None,
-        governance: Default::default(),
-    };
+    let proposal = Proposal::new(
+        &incident_id,
+        r.connector_id,
+        r.action.clone(),
+        r.user,
+        r.now,
+        r.ttl,
+    );
     let incident = Incident {
         id: incident_id,
         connector_id: r.connector_id.to_string(),
@@ -76,6 +69,15 @@ pub fn requested(r: &Request<'_>) -> (Incident, Proposal) {
         proposal_id: Some(proposal.id.clone()),
         channels: vec![r.channel.to_string()],
         messages: Vec::new(),
+        status: super::IncidentStatus::Open,
+        failures: 0,
+        last_failure_at: None,
+        last_event_id: None,
+        recovered_at: None,
+        replies: Vec::new(),
+        storm_id: None,
+        snooze_ended: None,
+        last_reason: None,
     };
     (incident, proposal)
 }

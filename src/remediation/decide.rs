@@ -3,12 +3,14 @@
 //! and nothing changes for them.
 
 use crate::app::SharedState;
-use crate::incidents::Incident;
+use crate::incidents::snooze::{self, Snooze};
+use crate::incidents::storm::is_storm_id;
+use crate::incidents::{Incident, SlackRef};
 use crate::remediation::authorize::{self, Refusal};
 use crate::remediation::proposal::{
     short_hash, Approval, Proposal, ProposalState, TransitionError,
 };
-use crate::slack::blocks::{ACTION_APPROVE, ACTION_REJECT};
+use crate::slack::blocks::{ACTION_APPROVE, ACTION_REJECT, ACTION_SNOOZE_1H, ACTION_SNOOZE_24H};
 use crate::slack::interaction::Click;
 use crate::store::audit::AuditEntry;
 use crate::store::jobs::JobKind;
@@ -24,6 +26,8 @@ pub enum Decided {
         need: u8,
     },
     Rejected,
+    /// The connector's alerts are snoozed.
+    Snoozed,
     /// Reject is allowed: ask for a reason (a modal) before recording it.
     AskRejectReason(RejectPrompt),
     /// Nothing changed; the clicker was told why.
@@ -88,6 +92,7 @@ pub fn handle_click(state: &SharedState, click: &Click) -> Result<Decided, Store
     let verb = match click.action_id.as_str() {
         ACTION_APPROVE => Verb::Approve,
         ACTION_REJECT => Verb::CheckReject,
+        ACTION_SNOOZE_1H | ACTION_SNOOZE_24H => return snooze_click(state, click),
         _ => return Ok(Decided::Ignored),
     };
     decide(
@@ -188,29 +193,35 @@ pub fn decide(state: &SharedState, req: &Request<'_>) -> Result<Decided, StoreEr
             );
         };
         let incident = tx.incident(&p.incident_id)?;
+        // Where the proposal is shown: its incident's alert, or a storm's grouped message.
+        let (messages, channels, storm_group) = if is_storm_id(&p.incident_id) {
+            tx.storm(&p.incident_id)?
+                .map(|s| (s.messages, s.channels, Some(s.group_id)))
+                .unwrap_or_default()
+        } else {
+            incident
+                .as_ref()
+                .map(|i| (i.messages.clone(), i.channels.clone(), None))
+                .unwrap_or_default()
+        };
         // The button must come from the message that shows this proposal: a value copied
         // into another message must not act on a different connector.
-        if let Some(inc) = incident.as_ref().filter(|i| !i.messages.is_empty()) {
-            let ours = req
-                .message_ts
-                .is_some_and(|ts| inc.message_at(req.channel, ts).is_some());
-            if !ours {
-                return refuse(
-                    tx,
-                    req,
-                    Some(&p),
-                    "decision_refused",
-                    "This button does not belong to the alert it was clicked on; nothing was done."
-                        .into(),
-                    serde_json::json!({ "clicked_ts": req.message_ts, "alerts": inc.messages }),
-                    None,
-                );
-            }
+        if !messages.is_empty() && !shown_on(req.channel, req.message_ts, &messages) {
+            return refuse(
+                tx,
+                req,
+                Some(&p),
+                "decision_refused",
+                "This button does not belong to the alert it was clicked on; nothing was done."
+                    .into(),
+                serde_json::json!({ "clicked_ts": req.message_ts, "alerts": messages }),
+                None,
+            );
         }
         let channel = req
             .channel
             .map(str::to_string)
-            .or_else(|| incident.as_ref().and_then(|i| i.channels.first().cloned()));
+            .or_else(|| channels.first().cloned());
         // An approval is for the call the message showed, and only that call.
         if let Some(shown) = shown_hash {
             let stored = p.call_hash();
@@ -226,7 +237,10 @@ pub fn decide(state: &SharedState, req: &Request<'_>) -> Result<Decided, StoreEr
                 );
             }
         }
-        let group = incident.as_ref().and_then(|i| i.group_id.clone());
+        let group = incident
+            .as_ref()
+            .and_then(|i| i.group_id.clone())
+            .or(storm_group);
         let mode_now = state
             .policy
             .mode(
@@ -297,9 +311,12 @@ pub fn decide(state: &SharedState, req: &Request<'_>) -> Result<Decided, StoreEr
                     (ProposalState::Expired, _, _) => {
                         "This proposal has expired; nothing was done.".to_string()
                     }
-                    (ProposalState::Superseded, _, _) => {
-                        "The connector recovered; this proposal is no longer needed.".to_string()
-                    }
+                    (ProposalState::Superseded, _, _) => format!(
+                        "This proposal is no longer needed ({}); nothing was done.",
+                        p.superseded_reason
+                            .as_deref()
+                            .unwrap_or("the connector recovered")
+                    ),
                     (st, Some(by), _) if by == "system" && p.governance.auto.is_some() => {
                         format!(
                             "Auto mode already ran this fix; it is {}. Nothing more was done.",
@@ -339,6 +356,67 @@ pub fn decide(state: &SharedState, req: &Request<'_>) -> Result<Decided, StoreEr
         }
     })?;
     Ok(outcome)
+}
+
+fn shown_on(channel: Option<&str>, ts: Option<&str>, messages: &[SlackRef]) -> bool {
+    ts.is_some_and(|ts| {
+        messages
+            .iter()
+            .any(|m| m.ts == ts && channel.is_none_or(|c| c == m.channel))
+    })
+}
+
+/// Snooze 1h / 24h on an alert: anyone in the channel may snooze (it only holds back
+/// messages, never runs anything); who and until when is shown on the alert and audited.
+fn snooze_click(state: &SharedState, click: &Click) -> Result<Decided, StoreError> {
+    let seconds = if click.action_id == ACTION_SNOOZE_1H {
+        3600
+    } else {
+        24 * 3600
+    };
+    let now = state.now();
+    state.store.transact(now, |tx| {
+        let refuse = |reason: &str| -> TxResult<Decided> {
+            tx.audit(
+                AuditEntry::by("snooze_refused", &click.user_id).detail(serde_json::json!({
+                    "incident": click.value,
+                    "reason": reason,
+                })),
+            )?;
+            if let Some(channel) = &click.channel_id {
+                tx.enqueue_now(JobKind::Ephemeral {
+                    channel: channel.clone(),
+                    user: click.user_id.clone(),
+                    text: format!("{reason}; nothing was changed."),
+                })?;
+            }
+            Ok(Decided::Refused(reason.to_string()))
+        };
+        let Some(incident) = tx.incident(&click.value)? else {
+            return refuse("This alert does not exist (any more)");
+        };
+        if !shown_on(
+            click.channel_id.as_deref(),
+            click.message_ts.as_deref(),
+            &incident.messages,
+        ) {
+            return refuse("This button does not belong to the alert it was clicked on");
+        }
+        if !incident.is_open() {
+            return refuse("The connector has recovered; there is nothing to snooze");
+        }
+        snooze::snooze(
+            tx,
+            &Snooze {
+                connector_id: incident.connector_id.clone(),
+                connector_name: incident.connector_name.clone(),
+                until: now + chrono::Duration::seconds(seconds),
+                by: click.user_id.clone(),
+                at: now,
+            },
+        )?;
+        Ok(Decided::Snoozed)
+    })
 }
 
 fn reject_summary(p: &Proposal, incident: Option<&Incident>) -> String {

@@ -101,6 +101,9 @@ pub async fn execute(state: &SharedState, job: &Job, proposal_id: &str) -> anyho
     };
     let mut p = *p;
     state.store.flush().await?;
+    if p.is_batch() {
+        return super::batch::run(state, job, p).await;
+    }
 
     tracing::info!(proposal = %p.id, call = %p.call.display(), "executing approved call");
     let result = state.fivetran.send(&p.call).await;
@@ -176,6 +179,11 @@ pub async fn execute(state: &SharedState, job: &Job, proposal_id: &str) -> anyho
             "execution_rate_limited",
             false,
         ),
+        // Held by our own gate (Retry-After, budget, breaker): nothing was sent, so any
+        // action may simply wait.
+        Err(e @ ApiError::Deferred { wait, .. }) => {
+            retry(&mut p, wait, e.to_string(), "execution_deferred", false)
+        }
         Err(ApiError::Transport {
             message,
             sent: false,

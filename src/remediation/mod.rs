@@ -6,6 +6,7 @@ pub mod admission;
 pub mod approver_groups;
 pub mod authorize;
 pub mod auto;
+pub mod batch;
 pub mod decide;
 pub mod executor;
 pub mod expiry;

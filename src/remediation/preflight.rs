@@ -171,6 +171,10 @@ pub async fn gate(
     if p.state != ProposalState::Approved {
         return Ok(None);
     }
+    // A group proposal checks each connector just before its own call (see `batch`).
+    if p.is_batch() {
+        return Ok(None);
+    }
     if !p.approvals_match_call() {
         return skip(
             state,
@@ -197,6 +201,15 @@ pub async fn gate(
                 error: "rate limited while re-reading the connector before running".into(),
                 count: false,
             }))
+        }
+        // Held by our own gate (Retry-After, budget, breaker): wait without counting, so an
+        // approval outlives a Fivetran outage.
+        Err(ApiError::Deferred { wait, hold }) => {
+            return Ok(Some(Outcome::Retry {
+                after: wait,
+                error: format!("waiting to re-read the connector before running: {hold}"),
+                count: false,
+            }));
         }
         Err(e) if job.attempts + 1 < super::executor::MAX_EXECUTION_ATTEMPTS => {
             return Ok(Some(Outcome::Retry {
@@ -250,26 +263,13 @@ pub async fn gate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::remediation::proposal::new_proposal_id;
     use chrono::Utc;
 
     fn proposal(action: Action) -> Proposal {
         let now = Utc::now();
-        Proposal {
-            id: new_proposal_id(),
-            incident_id: "i".into(),
-            connector_id: "c".into(),
-            call: action.call("c"),
-            risk: action.risk(),
-            action,
-            state: ProposalState::Approved,
-            created_at: now,
-            expires_at: now,
-            requested_by: "system".into(),
-            decision: None,
-            execution: None,
-            governance: Governance::default(),
-        }
+        let mut p = Proposal::new("i", "c", action, "system", now, std::time::Duration::ZERO);
+        p.state = ProposalState::Approved;
+        p
     }
 
     fn conn(paused: bool, freq: u32, sync_state: &str) -> Connection {

@@ -186,8 +186,37 @@ pub struct Proposal {
     pub requested_by: String,
     pub decision: Option<Decision>,
     pub execution: Option<Execution>,
+    /// Why the proposal was set aside without a decision (recovered, cause changed, folded
+    /// into a storm's group proposal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_reason: Option<String>,
+    /// A group proposal (storm "retry all"): one call per connector, each with its result.
+    /// Empty for an ordinary proposal, whose single call is `call`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batch: Vec<BatchItem>,
     #[serde(default)]
     pub governance: Governance,
+}
+
+/// One connector's call in a group proposal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchItem {
+    pub connector_id: String,
+    pub call: ApiCall,
+    /// HTTP status once the call was answered.
+    pub status: Option<u16>,
+    pub ok: Option<bool>,
+    #[serde(default)]
+    pub message: String,
+    /// Why this connector's call was not sent (the pre-flight found it pointless).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+impl BatchItem {
+    pub fn is_done(&self) -> bool {
+        self.ok.is_some() || self.skipped.is_some()
+    }
 }
 
 /// Why a transition did not happen.
@@ -215,6 +244,75 @@ pub fn new_proposal_id() -> String {
 }
 
 impl Proposal {
+    /// A fresh proposal for `action` on `connector_id`, open for `ttl`.
+    pub fn new(
+        incident_id: &str,
+        connector_id: &str,
+        action: Action,
+        requested_by: &str,
+        now: DateTime<Utc>,
+        ttl: std::time::Duration,
+    ) -> Self {
+        Proposal {
+            id: new_proposal_id(),
+            incident_id: incident_id.to_string(),
+            connector_id: connector_id.to_string(),
+            call: action.call(connector_id),
+            risk: action.risk(),
+            action,
+            state: ProposalState::Proposed,
+            created_at: now,
+            expires_at: now + chrono::Duration::from_std(ttl).unwrap_or_default(),
+            requested_by: requested_by.to_string(),
+            decision: None,
+            execution: None,
+            superseded_reason: None,
+            batch: Vec::new(),
+            governance: Governance::default(),
+        }
+    }
+
+    /// A group proposal: the same action for each of `connector_ids`, one call each.
+    pub fn batch(
+        incident_id: &str,
+        action: Action,
+        connector_ids: &[String],
+        now: DateTime<Utc>,
+        ttl: std::time::Duration,
+    ) -> Self {
+        let first = connector_ids.first().map(String::as_str).unwrap_or("");
+        let mut p = Proposal::new(incident_id, first, action, "system", now, ttl);
+        p.batch = connector_ids
+            .iter()
+            .map(|c| BatchItem {
+                connector_id: c.clone(),
+                call: p.action.call(c),
+                status: None,
+                ok: None,
+                message: String::new(),
+                skipped: None,
+            })
+            .collect();
+        p
+    }
+
+    pub fn is_batch(&self) -> bool {
+        !self.batch.is_empty()
+    }
+
+    /// Proposed → Superseded: nobody decided, and the proposal no longer fits.
+    pub fn supersede(&mut self, reason: &str) -> Result<(), TransitionError> {
+        if self.state != ProposalState::Proposed {
+            return Err(TransitionError::Invalid {
+                from: self.state,
+                to: ProposalState::Superseded,
+            });
+        }
+        self.state = ProposalState::Superseded;
+        self.superseded_reason = Some(reason.to_string());
+        Ok(())
+    }
+
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         now >= self.expires_at
     }
@@ -399,22 +497,14 @@ mod tests {
     use chrono::Duration;
 
     fn proposal(now: DateTime<Utc>) -> Proposal {
-        let action = Action::RetrySync;
-        Proposal {
-            id: new_proposal_id(),
-            incident_id: "i1".into(),
-            connector_id: "c1".into(),
-            call: action.call("c1"),
-            risk: action.risk(),
-            action,
-            state: ProposalState::Proposed,
-            created_at: now,
-            expires_at: now + Duration::hours(4),
-            requested_by: "system".into(),
-            decision: None,
-            execution: None,
-            governance: Governance::default(),
-        }
+        Proposal::new(
+            "i1",
+            "c1",
+            Action::RetrySync,
+            "system",
+            now,
+            std::time::Duration::from_secs(4 * 3600),
+        )
     }
 
     #[test]
@@ -509,6 +599,36 @@ mod tests {
             p.claim(now).is_err(),
             "a finished proposal never runs again"
         );
+    }
+
+    #[test]
+    fn only_open_proposals_can_be_superseded() {
+        let now = Utc::now();
+        let mut p = proposal(now);
+        p.supersede("recovered").unwrap();
+        assert_eq!(p.state, ProposalState::Superseded);
+        assert_eq!(p.superseded_reason.as_deref(), Some("recovered"));
+        assert!(p.clone().approve("U1", now).is_err());
+        let mut q = proposal(now);
+        q.approve("U1", now).unwrap();
+        assert!(q.supersede("recovered").is_err(), "a decision stands");
+    }
+
+    #[test]
+    fn batch_has_one_call_per_connector() {
+        let now = Utc::now();
+        let ids = vec!["a_b".to_string(), "c_d".to_string()];
+        let p = Proposal::batch(
+            "s1",
+            Action::RetrySync,
+            &ids,
+            now,
+            std::time::Duration::from_secs(60),
+        );
+        assert!(p.is_batch());
+        assert_eq!(p.batch.len(), 2);
+        assert_eq!(p.batch[1].call.path, "/v1/connections/c_d/sync");
+        assert_eq!(p.call, p.batch[0].call);
     }
 
     #[test]

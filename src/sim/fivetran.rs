@@ -22,6 +22,8 @@ pub struct RecordedRequest {
     pub content_type: Option<String>,
     pub body: Option<Value>,
     pub status: u16,
+    /// When it arrived, by the simulator's clock (the test's manual clock, if set).
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Default)]
@@ -32,6 +34,7 @@ struct Inner {
     rate_limit_remaining: u64,
     /// Largest page `GET /v1/connections` returns whatever `limit` asks for (as a server may).
     page_cap: Option<usize>,
+    clock: Option<crate::clock::SharedClock>,
 }
 
 #[derive(Clone)]
@@ -119,6 +122,16 @@ impl FivetranSim {
 
     pub fn inject(&self, fault: Fault) {
         self.lock().faults.push(fault);
+    }
+
+    /// Stamps recorded requests with `clock` instead of the system clock.
+    pub fn set_clock(&self, clock: crate::clock::SharedClock) {
+        self.lock().clock = Some(clock);
+    }
+
+    /// What the next answers report in `X-Rate-Limit-Remaining` (counting down from `n`).
+    pub fn set_rate_limit_remaining(&self, n: u64) {
+        self.lock().rate_limit_remaining = n;
     }
 
     pub fn requests(&self) -> Vec<RecordedRequest> {
@@ -212,7 +225,12 @@ async fn handle(
     let remaining = {
         let mut inner = sim.lock();
         inner.rate_limit_remaining = inner.rate_limit_remaining.saturating_sub(1);
+        let at = inner
+            .clock
+            .as_ref()
+            .map_or_else(chrono::Utc::now, |c| c.now());
         inner.requests.push(RecordedRequest {
+            at,
             method: method.to_string(),
             path: path.clone(),
             query: uri.query().map(str::to_string),

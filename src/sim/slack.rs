@@ -22,9 +22,16 @@ pub struct SlackCall {
     pub ok: bool,
     /// When the simulator received it (for latency measurements).
     pub received: std::time::Instant,
+    /// When it arrived, by the simulator's clock (the test's manual clock, if set).
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 impl SlackCall {
+    /// The parent message's ts, for a thread reply.
+    pub fn thread_ts(&self) -> Option<&str> {
+        self.body.get("thread_ts").and_then(|t| t.as_str())
+    }
+
     pub fn channel(&self) -> Option<&str> {
         self.body.get("channel").and_then(|c| c.as_str())
     }
@@ -67,11 +74,20 @@ struct Inner {
     next_ts: u64,
     /// Messages by (channel, ts), as last posted or updated.
     messages: Vec<(String, String, Value)>,
+    clock: Option<crate::clock::SharedClock>,
     /// User groups (`S…`) and their members, for `usergroups.users.list`.
     usergroups: std::collections::BTreeMap<String, Vec<String>>,
     /// Trigger ids handed out with clicks: when, and whether a modal already used them.
     triggers: Vec<(String, std::time::Instant, bool)>,
     next_view: u64,
+}
+
+impl Inner {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock
+            .as_ref()
+            .map_or_else(chrono::Utc::now, |c| c.now())
+    }
 }
 
 #[derive(Clone)]
@@ -155,6 +171,11 @@ impl SlackSim {
             .triggers
             .push((id.clone(), std::time::Instant::now(), false));
         id
+    }
+
+    /// Stamps recorded calls with `clock` instead of the system clock.
+    pub fn set_clock(&self, clock: crate::clock::SharedClock) {
+        self.lock().clock = Some(clock);
     }
 
     /// Creates or replaces a user group with these members.
@@ -246,13 +267,17 @@ async fn handle(
         if f.delay_ms > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(f.delay_ms)).await;
         }
-        sim.lock().calls.push(SlackCall {
+        let mut inner = sim.lock();
+        let at = inner.now();
+        inner.calls.push(SlackCall {
             received: std::time::Instant::now(),
+            at,
             method: method.clone(),
             body: parsed,
             ts: None,
             ok: false,
         });
+        drop(inner);
         let mut resp = slack_json(
             StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             f.body,
@@ -294,7 +319,7 @@ async fn handle(
             inner
                 .messages
                 .push((channel.clone(), ts.clone(), parsed.clone()));
-            let message = json!({
+            let mut message = json!({
                 "type": "message",
                 "subtype": "bot_message",
                 "text": parsed.get("text").cloned().unwrap_or(json!("")),
@@ -303,6 +328,10 @@ async fn handle(
                 "user": BOT_USER,
                 "bot_id": BOT_ID,
             });
+            // A reply echoes the thread it went to, as Slack does.
+            if let Some(thread) = parsed.get("thread_ts").filter(|t| t.is_string()) {
+                message["thread_ts"] = thread.clone();
+            }
             (
                 true,
                 Some(ts.clone()),
@@ -364,8 +393,10 @@ async fn handle(
         }
         _ => (false, None, json!({"ok": false, "error": "unknown_method"})),
     };
+    let at = inner.now();
     inner.calls.push(SlackCall {
         received: std::time::Instant::now(),
+        at,
         method,
         body: parsed,
         ts,
@@ -524,13 +555,17 @@ pub fn view_submission_body(
 async fn response_url(State(sim): State<SlackSim>, headers: HeaderMap, body: Bytes) -> Response {
     let parsed = parse_body(&headers, &body);
     let ok = parsed.as_ref().is_some_and(|v| v.is_object());
-    sim.lock().calls.push(SlackCall {
+    let mut inner = sim.lock();
+    let at = inner.now();
+    inner.calls.push(SlackCall {
         received: std::time::Instant::now(),
+        at,
         method: RESPONSE_URL.into(),
         body: parsed.unwrap_or(Value::Null),
         ts: None,
         ok,
     });
+    drop(inner);
     if ok {
         (StatusCode::OK, "ok").into_response()
     } else {

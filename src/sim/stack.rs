@@ -42,6 +42,7 @@ impl SimStack {
         Settings {
             listen: "127.0.0.1:0".parse().expect("loopback address"),
             data_dir: self.data_dir.path().join("data"),
+            cache_mb: crate::store::DEFAULT_CACHE_MB,
             public_url: None,
             fivetran_api_base: format!("http://{}", self.fivetran_addr),
             fivetran_dashboard_url: "https://fivetran.com/dashboard/connections".into(),
@@ -51,6 +52,13 @@ impl SimStack {
             slack_timeout: Duration::from_secs(5),
             approvers: approvers.iter().map(|s| s.to_string()).collect(),
             proposal_ttl: Duration::from_secs(4 * 3600),
+            // Alert at once, so a single failure shows the whole loop; tests of the grace and
+            // the storm debounce set their own values.
+            alerts: crate::config::AlertSettings {
+                transient_grace: Duration::ZERO,
+                storm_debounce: Duration::ZERO,
+                ..crate::config::AlertSettings::default()
+            },
             policy: crate::remediation::policy::PolicySettings::default(),
             audit: crate::config::AuditSettings::default(),
             llm: None,

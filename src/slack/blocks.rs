@@ -3,6 +3,7 @@
 
 use super::proposal_status;
 use crate::diagnosis::classify::Category;
+use crate::incidents::snooze::Snooze;
 use crate::incidents::Incident;
 use crate::remediation::proposal::Proposal;
 use chrono::{DateTime, Utc};
@@ -23,6 +24,29 @@ pub const ACTION_REJECT: &str = "reject";
 pub const ACTION_OPEN: &str = "open_dashboard";
 pub const ACTION_UNDO: &str = "undo";
 pub const ACTIONS_BLOCK_ID: &str = "proposal-actions";
+pub const ACTION_SNOOZE_1H: &str = "snooze_1h";
+pub const ACTION_SNOOZE_24H: &str = "snooze_24h";
+
+/// "45 s", "18 min", "2 h 5 min", "3 d 4 h".
+pub fn human_duration(d: chrono::Duration) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s if s < 86_400 => match (s / 3600, (s % 3600) / 60) {
+            (h, 0) => format!("{h} h"),
+            (h, m) => format!("{h} h {m} min"),
+        },
+        s => match (s / 86_400, (s % 86_400) / 3600) {
+            (d, 0) => format!("{d} d"),
+            (d, h) => format!("{d} d {h} h"),
+        },
+    }
+}
+
+fn clock_label(t: DateTime<Utc>) -> String {
+    t.format("%H:%M").to_string()
+}
 
 /// Escapes the three characters Slack's mrkdwn treats as control characters.
 pub fn escape(text: &str) -> String {
@@ -41,20 +65,20 @@ pub fn clip(text: &str, max: usize) -> String {
     out
 }
 
-fn section(text: String) -> SlackBlock {
+pub(crate) fn section(text: String) -> SlackBlock {
     SlackSectionBlock::new()
         .with_text(md!(clip(&text, MAX_SECTION_TEXT)))
         .into()
 }
 
-fn field(label: &str, value: &str) -> SlackBlockText {
+pub(crate) fn field(label: &str, value: &str) -> SlackBlockText {
     md!(clip(
         &format!("*{label}*\n{}", escape(value)),
         MAX_FIELD_TEXT
     ))
 }
 
-fn time_label(t: DateTime<Utc>) -> String {
+pub(crate) fn time_label(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
@@ -66,7 +90,7 @@ pub fn dashboard_link(dashboard_url: &str, connector_id: &str) -> String {
     )
 }
 
-fn category_emoji(c: Category) -> &'static str {
+pub(crate) fn category_emoji(c: Category) -> &'static str {
     match c {
         Category::Auth | Category::Permissions => ":closed_lock_with_key:",
         Category::RateLimit | Category::QuotaBilling => ":hourglass_flowing_sand:",
@@ -89,6 +113,7 @@ pub fn incident_message(
     proposal: Option<&Proposal>,
     dashboard_url: &str,
     now: DateTime<Utc>,
+    snooze: Option<&Snooze>,
 ) -> SlackMessageContent {
     let c = &incident.classification;
     let label = connector_label(incident);
@@ -97,9 +122,16 @@ pub fn incident_message(
 
     // A fix someone asked for with `/fivetran` is not a failure: say what was asked.
     let requested = incident.event == crate::incidents::requested::EVENT;
+    let recovered = !requested && !incident.is_open();
     let title = match (requested, proposal) {
         (true, Some(p)) => format!("Requested: {} — {label}", p.action.label()),
         (true, None) => format!("Requested: {label}"),
+        (false, _) if recovered => format!("Recovered: {label}"),
+        (false, _) if incident.failures > 1 => format!(
+            "Sync failed {}× since {}: {label}",
+            incident.failures,
+            clock_label(incident.opened_at)
+        ),
         (false, _) => format!("Sync failed: {label}"),
     };
     let header = clip(&title, MAX_HEADER_TEXT);
@@ -118,6 +150,29 @@ pub fn incident_message(
             escape(&incident.summary.cause)
         )
     }));
+
+    if let (true, Some(at)) = (recovered, incident.recovered_at) {
+        blocks.push(section(format!(
+            ":white_check_mark: *Recovered* at {} after {} failure{}, {}.",
+            time_label(at),
+            incident.failures,
+            if incident.failures == 1 { "" } else { "s" },
+            human_duration(at - incident.opened_at)
+        )));
+    }
+    if let Some(z) = snooze.filter(|z| !recovered && z.is_active(now)) {
+        blocks.push(section(format!(
+            ":zzz: Snoozed by <@{}> until {}: failures are counted, not posted.",
+            escape(&z.by),
+            time_label(z.until)
+        )));
+    }
+    if let Some(ended) = incident.snooze_ended.as_ref().filter(|_| !recovered) {
+        blocks.push(section(format!(
+            ":alarm_clock: {}",
+            snooze_ended_text(ended)
+        )));
+    }
 
     let mut fields = vec![
         field(
@@ -147,6 +202,16 @@ pub fn incident_message(
         },
         field("Seen", &time_label(incident.opened_at)),
     ];
+    if incident.failures > 1 {
+        fields.push(field(
+            "Failures",
+            &format!(
+                "{} · last {}",
+                incident.failures,
+                time_label(incident.last_failure_at.unwrap_or(incident.opened_at))
+            ),
+        ));
+    }
     if let Some(g) = &incident.group_id {
         fields.push(field("Group", g));
     }
@@ -184,12 +249,16 @@ pub fn incident_message(
     let buttons = proposal
         .map(|p| proposal_status::buttons(p, now))
         .unwrap_or_default();
-    blocks.push(action_buttons(buttons, &link));
+    let snoozable = (!requested && !recovered).then_some(incident.id.as_str());
+    blocks.push(action_buttons(buttons, &link, snoozable));
 
     let mut context = format!(
         "syncwarden · summary: {} · incident {}",
         incident.summary.source, incident.id
     );
+    if let Some(storm) = &incident.storm_id {
+        context.push_str(&format!(" · part of {storm} (see the grouped message)"));
+    }
     if let Some(p) = proposal {
         context.push_str(&format!(
             " · proposal {} · risk {} · expires {}",
@@ -214,6 +283,8 @@ pub fn incident_message(
             "{}: {}{} — {}",
             if requested {
                 "Requested"
+            } else if recovered {
+                "Recovered"
             } else {
                 "Sync failed"
             },
@@ -228,17 +299,79 @@ pub fn incident_message(
         .with_blocks(blocks)
 }
 
-/// The message's buttons: the decision ones for the proposal's state, then the dashboard link.
-fn action_buttons(mut elements: Vec<SlackActionBlockElement>, link: &str) -> SlackBlock {
+/// The message's buttons: the decision ones for the proposal's state, the dashboard link,
+/// then snoozing (for an open failure).
+pub(crate) fn action_buttons(
+    mut elements: Vec<SlackActionBlockElement>,
+    link: &str,
+    snooze_incident: Option<&str>,
+) -> SlackBlock {
     let mut open =
         SlackBlockButtonElement::new(pt!("Open in Fivetran")).with_action_id(ACTION_OPEN.into());
     if let Ok(url) = url::Url::parse(link) {
         open = open.with_url(url);
     }
     elements.push(open.into());
+    if let Some(incident_id) = snooze_incident {
+        for (action_id, label) in [
+            (ACTION_SNOOZE_1H, "Snooze 1h"),
+            (ACTION_SNOOZE_24H, "Snooze 24h"),
+        ] {
+            elements.push(
+                SlackBlockButtonElement::new(pt!(label))
+                    .with_action_id(action_id.into())
+                    .with_value(incident_id.to_string())
+                    .into(),
+            );
+        }
+    }
     SlackActionsBlock::new(elements)
         .with_block_id(ACTIONS_BLOCK_ID.into())
         .into()
+}
+
+fn snooze_ended_text(e: &crate::incidents::SnoozeEnded) -> String {
+    format!(
+        "Snoozed by <@{}> until {}; still failing when the snooze ended ({} failure{} so far).",
+        escape(&e.by),
+        time_label(e.until),
+        e.failures,
+        if e.failures == 1 { "" } else { "s" }
+    )
+}
+
+/// A reply in an alert's thread: another failure of the same streak, or the end of a snooze.
+pub fn thread_reply(incident: &Incident, tag: &str) -> SlackMessageContent {
+    let text = if tag.starts_with("snooze_end") {
+        format!(
+            ":alarm_clock: {}",
+            incident
+                .snooze_ended
+                .as_ref()
+                .map(snooze_ended_text)
+                .unwrap_or_else(|| "The snooze ended.".into())
+        )
+    } else {
+        let at = incident.last_failure_at.unwrap_or(incident.opened_at);
+        format!(
+            ":repeat: Failed again at {} ({}× since {}) — {}: {}",
+            time_label(at),
+            incident.failures,
+            clock_label(incident.opened_at),
+            incident.classification.category.label(),
+            escape(&clip(
+                incident
+                    .last_reason
+                    .as_deref()
+                    .unwrap_or(&incident.summary.cause),
+                500
+            ))
+        )
+    };
+    let text = clip(&text, MAX_SECTION_TEXT);
+    SlackMessageContent::new()
+        .with_text(text.clone())
+        .with_blocks(vec![section(text)])
 }
 
 /// Checks a rendered message against Slack's documented limits; returns every violation.

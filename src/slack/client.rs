@@ -1,6 +1,10 @@
 //! Slack Web API calls through slack-morphism: post, update, ephemeral, user group members,
-//! modals. One attempt per call; the job queue owns retries and honours `Retry-After`.
+//! modals. One attempt per call; the job queue owns retries. Posting is paced per channel and
+//! a 429's `Retry-After` holds every later call of that kind (see [`Pacer`]): a held call is
+//! not sent and comes back as [`SlackError::RateLimited`] with the wait, exactly like Slack's
+//! own 429.
 
+use super::pacing::Pacer;
 use crate::incidents::SlackRef;
 use crate::secret::Secret;
 use slack_morphism::prelude::*;
@@ -50,6 +54,11 @@ pub struct SlackWebClient {
     client: Arc<SlackClient<Connector>>,
     token: SlackApiToken,
     timeout: Duration,
+    pacer: Arc<Pacer>,
+}
+
+fn post_key(channel: &str) -> String {
+    format!("chat.postMessage:{channel}")
 }
 
 fn https_or_http(
@@ -76,7 +85,39 @@ impl SlackWebClient {
             client: Arc::new(SlackClient::new(connector)),
             token: SlackApiToken::new(SlackApiTokenValue::new(token.expose().to_string())),
             timeout,
+            pacer: Arc::new(Pacer::new(Arc::new(crate::clock::SystemClock))),
         })
+    }
+
+    /// Uses `clock` for pacing and Retry-After (tests pass a manual clock).
+    pub fn with_clock(mut self, clock: crate::clock::SharedClock) -> Self {
+        self.pacer = Arc::new(Pacer::new(clock));
+        self
+    }
+
+    /// Sends `fut` unless `key` is held; a 429 holds `key` for its Retry-After.
+    async fn paced<T, F>(&self, key: &str, consume: bool, fut: F) -> Result<T, SlackError>
+    where
+        F: std::future::Future<Output = ClientResult<T>>,
+    {
+        let admitted = if consume {
+            self.pacer.take(key)
+        } else {
+            self.pacer.check_blocked(key)
+        };
+        if let Err(retry_after) = admitted {
+            tracing::debug!(
+                key,
+                wait_ms = retry_after.as_millis() as u64,
+                "Slack call held"
+            );
+            return Err(SlackError::RateLimited { retry_after });
+        }
+        let result = self.run(fut).await;
+        if let Err(SlackError::RateLimited { retry_after }) = &result {
+            self.pacer.block(key, *retry_after);
+        }
+        result
     }
 
     async fn run<T, F>(&self, fut: F) -> Result<T, SlackError>
@@ -95,13 +136,36 @@ impl SlackWebClient {
         channel: &str,
         content: SlackMessageContent,
     ) -> Result<SlackRef, SlackError> {
+        self.post(channel, content, None).await
+    }
+
+    /// Posts `content` as a reply in the thread of the message at `parent`.
+    pub async fn post_reply(
+        &self,
+        parent: &SlackRef,
+        content: SlackMessageContent,
+    ) -> Result<SlackRef, SlackError> {
+        self.post(&parent.channel, content, Some(&parent.ts)).await
+    }
+
+    async fn post(
+        &self,
+        channel: &str,
+        content: SlackMessageContent,
+        thread_ts: Option<&str>,
+    ) -> Result<SlackRef, SlackError> {
         let session = self.client.open_session(&self.token);
-        let req = SlackApiChatPostMessageRequest::new(channel.to_string().into(), content)
+        let mut req = SlackApiChatPostMessageRequest::new(channel.to_string().into(), content)
             .with_unfurl_links(false);
+        if let Some(ts) = thread_ts {
+            req = req.with_thread_ts(ts.to_string().into());
+        }
         // Read only `channel` and `ts`: slack-morphism's full response model also requires the
         // echoed `message`, and a parse failure after a successful post would make us post again.
         let resp: MessageAck = self
-            .run(
+            .paced(
+                &post_key(channel),
+                true,
                 session
                     .http_session_api
                     .http_post("chat.postMessage", &req, None),
@@ -124,7 +188,9 @@ impl SlackWebClient {
             content,
             at.ts.clone().into(),
         );
-        self.run(
+        self.paced(
+            "chat.update",
+            false,
             session
                 .http_session_api
                 .http_post::<_, serde::de::IgnoredAny>("chat.update", &req, None),
@@ -145,9 +211,13 @@ impl SlackWebClient {
             user.to_string().into(),
             SlackMessageContent::new().with_text(text.to_string()),
         );
-        self.run(session.chat_post_ephemeral(&req))
-            .await
-            .map(|_| ())
+        self.paced(
+            "chat.postEphemeral",
+            false,
+            session.chat_post_ephemeral(&req),
+        )
+        .await
+        .map(|_| ())
     }
 }
 

@@ -20,7 +20,31 @@ pub struct SlashCommand {
 }
 
 pub fn parse(body: &[u8]) -> Result<SlashCommand, String> {
-    serde_urlencoded::from_bytes(body).map_err(|e| format!("not a slash-command form: {e}"))
+    use crate::limits::{check_chars, MAX_COMMAND_NAME_CHARS, MAX_FORM_FIELDS, MAX_ID_CHARS};
+    if body.split(|b| *b == b'&').count() > MAX_FORM_FIELDS {
+        return Err(format!(
+            "not a slash-command form: more than {MAX_FORM_FIELDS} fields"
+        ));
+    }
+    let form: SlashCommand = serde_urlencoded::from_bytes(body).map_err(|e| {
+        format!(
+            "not a slash-command form: {}",
+            crate::slack::blocks::clip(&e.to_string(), 200)
+        )
+    })?;
+    for (name, value, max) in [
+        ("command", &form.command, MAX_COMMAND_NAME_CHARS),
+        ("user_id", &form.user_id, MAX_ID_CHARS),
+        ("channel_id", &form.channel_id, MAX_ID_CHARS),
+        (
+            "response_url",
+            &form.response_url,
+            crate::limits::MAX_URL_CHARS,
+        ),
+    ] {
+        check_chars(name, value, max).map_err(|e| format!("not a slash-command form: {e}"))?;
+    }
+    Ok(form)
 }
 
 /// What a subscription or a health query covers. Connectors are as typed (id or name).
@@ -61,13 +85,21 @@ pub enum Command {
         connector: Option<String>,
         n: usize,
     },
+    /// Hold back a connector's alerts for a while.
+    Snooze {
+        connector: String,
+        duration: std::time::Duration,
+    },
+    Unsnooze {
+        connector: String,
+    },
 }
 
 pub const DEFAULT_AUDIT_N: usize = 10;
 pub const MAX_AUDIT_N: usize = 50;
 
 /// Every subcommand, with its usage and one example (the help text is built from this).
-pub const SUBCOMMANDS: [(&str, &str, &str); 12] = [
+pub const SUBCOMMANDS: [(&str, &str, &str); 14] = [
     ("help", "help", "help"),
     (
         "health",
@@ -100,6 +132,12 @@ pub const SUBCOMMANDS: [(&str, &str, &str); 12] = [
         "resync pg_prod public.orders",
     ),
     ("audit", "audit [connector] [n]", "audit pg_prod 20"),
+    (
+        "snooze",
+        "snooze <connector> <duration>",
+        "snooze pg_prod 2h",
+    ),
+    ("unsnooze", "unsnooze <connector>", "unsnooze pg_prod"),
 ];
 
 pub fn usage(sub: &str) -> &'static str {
@@ -169,6 +207,10 @@ pub fn did_you_mean<'a>(
                 0
             } else if g.len() >= 3 && lc.contains(&g) {
                 1
+            } else if g.len().abs_diff(lc.len()) > 3 * 4 {
+                // Cannot be within 3 edits (4 bytes a char at most): skip the quadratic
+                // distance, so a huge word costs linear time.
+                return None;
             } else {
                 let d = edit_distance(&g, &lc);
                 let allowed = (g.chars().count() / 3).clamp(1, 3);
@@ -444,6 +486,36 @@ pub fn parse_text(text: &str) -> Result<Command, CommandError> {
             Ok(Command::Audit {
                 connector,
                 n: n.unwrap_or(DEFAULT_AUDIT_N),
+            })
+        }
+        "snooze" => {
+            let [c, d] = args else {
+                return Err(CommandError::usage(
+                    "snooze",
+                    "give a connector and a duration such as `1h`, `30m` or `1d` (at most 7d).",
+                ));
+            };
+            let duration = crate::duration::parse_duration(d)
+                .ok()
+                .filter(|d| !d.is_zero() && *d <= crate::incidents::snooze::MAX_SNOOZE)
+                .ok_or_else(|| {
+                    CommandError::usage(
+                        "snooze",
+                        format!(
+                            "`{}` is not a duration between 1s and 7d (e.g. `1h`, `30m`, `1d`).",
+                            crate::slack::blocks::clip(d, 20)
+                        ),
+                    )
+                })?;
+            Ok(Command::Snooze {
+                connector: connector_word("snooze", c)?,
+                duration,
+            })
+        }
+        "unsnooze" => {
+            let c = exactly_one("unsnooze", args, "one connector")?;
+            Ok(Command::Unsnooze {
+                connector: connector_word("unsnooze", c)?,
             })
         }
         _ => Err(CommandError::UnknownSubcommand {
@@ -836,6 +908,15 @@ mod tests {
             "audit pg_prod 20",
             "audit 0",
             "audit a b",
+            "snooze pg_prod 2h",
+            "snooze pg_prod 1d",
+            "snooze pg_prod",
+            "snooze pg_prod 0s",
+            "snooze pg_prod 30d",
+            "snooze pg_prod soon",
+            "unsnooze pg_prod",
+            "unsnooze",
+            "snoze pg_prod 1h",
             "helth",
             "subscribtions",
             "xyzzy",

@@ -2,9 +2,13 @@
 //! from slack-morphism's `block_actions` model, and the reject-reason modal's
 //! `view_submission`.
 
+use crate::limits::{
+    check_chars, json_depth, MAX_ACTION_ID_CHARS, MAX_ACTION_VALUE_CHARS, MAX_FORM_FIELDS,
+    MAX_ID_CHARS, MAX_JSON_DEPTH, MAX_URL_CHARS,
+};
 use slack_morphism::prelude::*;
 
-pub const MAX_ACTIONS: usize = 10;
+pub use crate::limits::MAX_ACTIONS;
 
 /// One button click, reduced to what decisions need.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +48,8 @@ pub enum InteractionError {
     NoPayload,
     #[error("payload is not a Slack interaction: {0}")]
     BadPayload(String),
+    #[error("payload exceeds a limit: {0}")]
+    TooLarge(String),
 }
 
 pub enum Interaction {
@@ -56,32 +62,102 @@ pub enum Interaction {
 pub fn parse(body: &[u8]) -> Result<Interaction, InteractionError> {
     let form: Vec<(String, String)> =
         serde_urlencoded::from_bytes(body).map_err(|_| InteractionError::NoPayload)?;
-    let payload = form
+    if form.len() > MAX_FORM_FIELDS {
+        return Err(InteractionError::TooLarge(format!(
+            "more than {MAX_FORM_FIELDS} form fields"
+        )));
+    }
+    let mut payloads = form
         .into_iter()
-        .find(|(k, _)| k == "payload")
-        .map(|(_, v)| v)
-        .ok_or(InteractionError::NoPayload)?;
-    let raw: serde_json::Value =
-        serde_json::from_str(&payload).map_err(|e| InteractionError::BadPayload(e.to_string()))?;
+        .filter(|(k, _)| k == "payload")
+        .map(|(_, v)| v);
+    let payload = payloads.next().ok_or(InteractionError::NoPayload)?;
+    if payloads.next().is_some() {
+        // Two payloads could be read differently by two readers; Slack sends one.
+        return Err(InteractionError::BadPayload(
+            "more than one `payload` field".into(),
+        ));
+    }
+    let raw: serde_json::Value = serde_json::from_str(&payload)
+        .map_err(|e| InteractionError::BadPayload(short_error(&e)))?;
+    if json_depth(&raw) > MAX_JSON_DEPTH {
+        return Err(InteractionError::TooLarge(format!(
+            "JSON nested deeper than {MAX_JSON_DEPTH} levels"
+        )));
+    }
     let kind = raw
         .get("type")
         .and_then(|t| t.as_str())
         .unwrap_or("")
-        .to_string();
+        .chars()
+        .take(64)
+        .collect::<String>();
     if kind == "view_submission" {
         return view_submission(&raw).map(Interaction::ViewSubmission);
     }
     if kind != "block_actions" {
         return Ok(Interaction::Other(format!("payload type {kind:?}")));
     }
+    if let Some(n) = raw.get("actions").and_then(|a| a.as_array()).map(Vec::len) {
+        if n > MAX_ACTIONS {
+            return Err(InteractionError::TooLarge(format!(
+                "{n} actions; at most {MAX_ACTIONS}"
+            )));
+        }
+    }
+    match parse_click(&raw)? {
+        Interaction::Click(c) => {
+            check_limits(&c)?;
+            Ok(Interaction::Click(c))
+        }
+        other => Ok(other),
+    }
+}
+
+/// serde's messages can quote the input (an unknown variant, say): keep them short, since they
+/// are logged and answered.
+fn short_error(e: &serde_json::Error) -> String {
+    crate::slack::blocks::clip(&e.to_string(), 200)
+}
+
+/// Every field a decision reads, within Slack's own limits.
+fn check_limits(c: &Click) -> Result<(), InteractionError> {
+    let fields = [
+        ("user.id", Some(c.user_id.as_str()), MAX_ID_CHARS),
+        (
+            "actions[0].action_id",
+            Some(&c.action_id),
+            MAX_ACTION_ID_CHARS,
+        ),
+        ("actions[0].value", Some(&c.value), MAX_ACTION_VALUE_CHARS),
+        ("channel", c.channel_id.as_deref(), MAX_ID_CHARS),
+        ("message_ts", c.message_ts.as_deref(), MAX_ID_CHARS),
+        ("response_url", c.response_url.as_deref(), MAX_URL_CHARS),
+        ("trigger_id", c.trigger_id.as_deref(), MAX_ACTION_ID_CHARS),
+    ];
+    for (name, value, max) in fields {
+        if let Some(v) = value {
+            check_chars(name, v, max).map_err(InteractionError::TooLarge)?;
+        }
+    }
+    if c.user_id.is_empty() || c.action_id.is_empty() {
+        return Err(InteractionError::BadPayload(
+            "a click needs a user id and an action_id".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn parse_click(raw: &serde_json::Value) -> Result<Interaction, InteractionError> {
+    let kind = "block_actions".to_string();
     let event: SlackInteractionEvent = match serde_json::from_value(raw.clone()) {
         Ok(e) => e,
         // slack-morphism requires fields (team, api_app_id, trigger_id) that a click does not
         // need; accept a payload that still has everything a decision needs.
         Err(e) => {
-            return lenient_click(&raw)
+            return lenient_click(raw)
                 .map(Interaction::Click)
-                .ok_or_else(|| InteractionError::BadPayload(e.to_string()))
+                .ok_or_else(|| InteractionError::BadPayload(short_error(&e)))
         }
     };
     let SlackInteractionEvent::BlockActions(ev) = event else {
@@ -93,9 +169,6 @@ pub fn parse(body: &[u8]) -> Result<Interaction, InteractionError> {
         .map(|u| u.id.to_string())
         .ok_or_else(|| InteractionError::BadPayload("no user".into()))?;
     let actions = ev.actions.unwrap_or_default();
-    if actions.len() > MAX_ACTIONS {
-        return Err(InteractionError::BadPayload("too many actions".into()));
-    }
     // A button click carries exactly one action.
     let Some(action) = actions.into_iter().next() else {
         return Ok(Interaction::Other("block_actions without actions".into()));
@@ -132,6 +205,27 @@ fn view_submission(raw: &serde_json::Value) -> Result<Submission, InteractionErr
     let user_id = text("/user/id").ok_or_else(|| InteractionError::BadPayload("no user".into()))?;
     let callback_id = text("/view/callback_id").unwrap_or_default();
     let private_metadata = text("/view/private_metadata").unwrap_or_default();
+    // Slack's own limits for these fields.
+    for (name, value, max) in [
+        ("user.id", user_id.as_str(), MAX_ID_CHARS),
+        (
+            "view.callback_id",
+            callback_id.as_str(),
+            MAX_ACTION_ID_CHARS,
+        ),
+        (
+            "view.private_metadata",
+            private_metadata.as_str(),
+            MAX_SUBMITTED_VALUE,
+        ),
+    ] {
+        check_chars(name, value, max).map_err(InteractionError::TooLarge)?;
+    }
+    if user_id.is_empty() {
+        return Err(InteractionError::BadPayload(
+            "a submission needs a user id".into(),
+        ));
+    }
     let mut values = Vec::new();
     if let Some(blocks) = raw
         .pointer("/view/state/values")

@@ -4,7 +4,9 @@
 pub mod blocks;
 pub mod client;
 pub mod command;
+pub mod grouped;
 pub mod interaction;
+pub mod pacing;
 pub mod proposal_status;
 pub mod replies;
 pub mod signature;

@@ -208,9 +208,10 @@ fn main_line(p: &Proposal, now: DateTime<Utc>) -> String {
         ProposalState::Interrupted => format!(
             ":warning: Approved by {who}, but interrupted before the result was known; not re-sent. Approve a new proposal to try again.{result}"
         ),
-        ProposalState::Superseded => {
-            ":white_check_mark: The connector recovered; this proposal is no longer needed.".into()
-        }
+        ProposalState::Superseded => format!(
+            ":heavy_minus_sign: Not needed any more ({}); nothing was run.",
+            escape(p.superseded_reason.as_deref().unwrap_or("the connector recovered"))
+        ),
         ProposalState::Skipped => format!(
             ":fast_forward: Approved by {who}, but not run: {}.",
             escape(p.governance.skip_reason.as_deref().unwrap_or("?"))

@@ -493,6 +493,30 @@ pub fn proposal_requested(user: &str, label: &str, action: &Action, proposal_id:
     )
 }
 
+/// `snooze`: the connector's alerts are held until `until`.
+pub fn snoozed(label: &str, until: DateTime<Utc>, had_open_failure: bool) -> Value {
+    let mut text = format!(
+        ":zzz: Alerts for {label} are snoozed until {}. Failures are still recorded and counted; when the snooze ends, one message says whether it is still failing.",
+        until.format("%Y-%m-%d %H:%M UTC")
+    );
+    if had_open_failure {
+        text.push_str(" Its open alert now shows the snooze.");
+    }
+    ephemeral(&text, vec![section(&text)])
+}
+
+/// `unsnooze`: the snooze is lifted (or there was none).
+pub fn unsnoozed(label: &str, was_until: Option<DateTime<Utc>>) -> Value {
+    let text = match was_until {
+        Some(until) => format!(
+            ":bell: Alerts for {label} are back on (the snooze would have run until {}). If it is still failing, the alert follows now.",
+            until.format("%Y-%m-%d %H:%M UTC")
+        ),
+        None => format!("Alerts for {label} were not snoozed; nothing changed."),
+    };
+    ephemeral(&text, vec![section(&text)])
+}
+
 fn audit_line(r: &AuditRecord) -> String {
     let mut subject = Vec::new();
     if let Some(c) = &r.entry.connector_id {
@@ -778,6 +802,21 @@ mod tests {
             crate::store::audit::GENESIS_HASH.into(),
         );
         snap("audit", &audit(&[record], "`bad_1`", true));
+        snap(
+            "snoozed",
+            &snoozed(
+                "*billing* (`bad_1`)",
+                at() + chrono::Duration::hours(2),
+                true,
+            ),
+        );
+        snap(
+            "unsnoozed",
+            &unsnoozed(
+                "*billing* (`bad_1`)",
+                Some(at() + chrono::Duration::hours(2)),
+            ),
+        );
         snap(
             "fivetran_unavailable",
             &fivetran_unavailable(

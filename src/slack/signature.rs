@@ -9,6 +9,8 @@ use sha2::Sha256;
 pub const SIGNATURE_HEADER: &str = "x-slack-signature";
 pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
 pub const MAX_SKEW_SECS: i64 = 300;
+/// Unix seconds have 10 digits until the year 2286.
+const MAX_TIMESTAMP_DIGITS: usize = 12;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SlackSignatureError {
@@ -44,16 +46,33 @@ pub fn verify(
         return Err(SlackSignatureError::Missing);
     };
     let timestamp = timestamp.trim();
+    // Slack sends Unix seconds as plain digits. Anything else ("+1", "1e9", 30 digits) is
+    // refused before it is compared, so no arithmetic on it can overflow.
+    if timestamp.is_empty()
+        || timestamp.len() > MAX_TIMESTAMP_DIGITS
+        || !timestamp.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(SlackSignatureError::BadTimestamp);
+    }
     let ts: i64 = timestamp
         .parse()
         .map_err(|_| SlackSignatureError::BadTimestamp)?;
-    if (now.timestamp() - ts).abs() > MAX_SKEW_SECS {
+    if now.timestamp().abs_diff(ts) > MAX_SKEW_SECS.unsigned_abs() {
         return Err(SlackSignatureError::Stale);
     }
     let hex_sig = signature
         .trim()
         .strip_prefix("v0=")
         .ok_or(SlackSignatureError::Malformed)?;
+    // Exactly what Slack sends (64 lowercase hex digits), as Slack's own reference check
+    // compares the whole string: a re-encoded signature is not the one Slack made.
+    if hex_sig.len() != 64
+        || !hex_sig
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Err(SlackSignatureError::Malformed);
+    }
     let expected = hex::decode(hex_sig).map_err(|_| SlackSignatureError::Malformed)?;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC accepts any key length");
     mac.update(b"v0:");

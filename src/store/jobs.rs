@@ -16,12 +16,26 @@ pub enum JobKind {
     Execute { proposal_id: String },
     /// Re-render the incident's Slack message after a decision or result.
     UpdateMessage { incident_id: String },
+    /// A successful sync: end the connector's failure streak.
+    Recover { event_id: u64 },
+    /// Reply in the alert's thread (a repeated failure, a snooze that ended). `tag` names the
+    /// reply so a retry never posts it twice.
+    ThreadReply { incident_id: String, tag: String },
+    /// A snooze runs out (a later snooze or an unsnooze makes this a no-op).
+    SnoozeEnd {
+        connector_id: String,
+        until: DateTime<Utc>,
+    },
+    /// Post or refresh a storm's grouped message.
+    StormMessage { storm_id: String },
     /// Tell one person something only they see.
     Ephemeral {
         channel: String,
         user: String,
         text: String,
     },
+    /// Post an operator notice (e.g. Fivetran down / back) in a channel.
+    ChannelNotice { channel: String, text: String },
     /// Expire a proposal nobody decided on (due at its `expires_at`).
     ExpireProposal { proposal_id: String },
     /// Post the audit head hash and record count to the checkpoint channel, then schedule
@@ -37,6 +51,11 @@ impl JobKind {
             JobKind::Execute { .. } => "execute",
             JobKind::UpdateMessage { .. } => "update_message",
             JobKind::Ephemeral { .. } => "ephemeral",
+            JobKind::ChannelNotice { .. } => "channel_notice",
+            JobKind::Recover { .. } => "recover",
+            JobKind::ThreadReply { .. } => "thread_reply",
+            JobKind::SnoozeEnd { .. } => "snooze_end",
+            JobKind::StormMessage { .. } => "storm_message",
             JobKind::ExpireProposal { .. } => "expire_proposal",
             JobKind::AuditCheckpoint => "audit_checkpoint",
         }

@@ -2,8 +2,10 @@
 //! swapped. State changes happen in [`Store::transact`], which also appends the audit record
 //! and any follow-up job, so they land together or not at all.
 
+pub mod alerting;
 pub mod audit;
 pub mod audit_export;
+pub mod commit;
 pub mod events;
 pub mod governance;
 pub mod jobs;
@@ -28,6 +30,8 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("stored record is unreadable: {0}")]
     Codec(String),
+    #[error("storage error: flushing to disk failed: {0}")]
+    Flush(String),
 }
 
 impl From<TransactionError<String>> for StoreError {
@@ -55,7 +59,28 @@ pub struct Store {
     audit: sled::Tree,
     meta: sled::Tree,
     subscriptions: sled::Tree,
+    alerting: sled::Tree,
     governance: sled::Tree,
+    commit: commit::Coalescer,
+}
+
+/// How the store is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// sled's page cache, in bytes. sled's own default (1 GiB) lets the cache grow with the
+    /// data; records are read back rarely here, so a small cache costs little speed.
+    pub cache_bytes: u64,
+}
+
+/// `server.cache_mb` when the config does not say.
+pub const DEFAULT_CACHE_MB: u64 = 16;
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            cache_bytes: DEFAULT_CACHE_MB * 1024 * 1024,
+        }
+    }
 }
 
 /// The view of the store inside one transaction.
@@ -68,6 +93,7 @@ pub struct Tx<'a> {
     audit: &'a TransactionalTree,
     meta: &'a TransactionalTree,
     subscriptions: &'a TransactionalTree,
+    alerting: &'a TransactionalTree,
     governance: &'a TransactionalTree,
     pub now: DateTime<Utc>,
 }
@@ -198,12 +224,31 @@ impl Tx<'_> {
 
 impl Store {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
+        Self::open_with(dir, StoreOptions::default())
+    }
+
+    pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        let config = sled::Config::new()
             .path(dir)
+            .cache_capacity(options.cache_bytes)
             // Durability comes from explicit flushes before acknowledging; sled's periodic
             // flush only bounds how much unacknowledged work a crash can lose.
-            .flush_every_ms(Some(500))
-            .open()?;
+            .flush_every_ms(Some(500));
+        // sled's background writers can hold the directory lock for a moment after the last
+        // handle of a previous open was dropped (a restart in the same process, a test):
+        // wait briefly for it rather than failing.
+        let mut attempts = 0;
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e))
+                    if attempts < 100 && e.to_string().contains("could not acquire lock") =>
+                {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other?,
+            }
+        };
         Ok(Self {
             events: db.open_tree("events")?,
             event_keys: db.open_tree("event_keys")?,
@@ -213,8 +258,10 @@ impl Store {
             audit: db.open_tree("audit")?,
             meta: db.open_tree("meta")?,
             subscriptions: db.open_tree("subscriptions")?,
+            alerting: db.open_tree("alerting")?,
             governance: db.open_tree("governance")?,
             db,
+            commit: commit::Coalescer::new(),
         })
     }
 
@@ -239,6 +286,7 @@ impl Store {
             &self.audit,
             &self.meta,
             &self.subscriptions,
+            &self.alerting,
             &self.governance,
         );
         let out = trees.transaction(
@@ -251,6 +299,7 @@ impl Store {
                 audit,
                 meta,
                 subscriptions,
+                alerting,
                 governance,
             )| {
                 let tx = Tx {
@@ -262,6 +311,7 @@ impl Store {
                     audit,
                     meta,
                     subscriptions,
+                    alerting,
                     governance,
                     now,
                 };
@@ -271,10 +321,25 @@ impl Store {
         Ok(out)
     }
 
-    /// Waits until everything written so far is on disk.
+    /// Waits until everything this task wrote before the call is on disk (fsync). Concurrent
+    /// callers share one flush (group commit, see [`commit`]), so acknowledging only durable
+    /// work costs one disk sync per batch, not per request.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        let db = self.db.clone();
+        self.commit
+            .barrier(move || db.flush().map(|_| ()).map_err(|e| e.to_string()))
+            .await
+            .map_err(StoreError::Flush)
+    }
+
+    /// The same barrier as [`Store::durable`].
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
-        Ok(())
+        self.durable().await
+    }
+
+    /// Flushes run so far by [`Store::durable`].
+    pub fn flush_count(&self) -> u64 {
+        self.commit.flush_count()
     }
 
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
@@ -428,6 +493,61 @@ mod tests {
         assert_eq!(later[1].attempts, 1);
         assert!(s.transact(now, |tx| tx.complete_job(&later[0])).unwrap());
         assert!(!s.transact(now, |tx| tx.complete_job(&later[0])).unwrap());
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_before_the_barrier_is_on_disk_when_it_returns() {
+        let (dir, s) = store();
+        let now = Utc::now();
+        let seq = s
+            .transact(now, |tx| tx.audit(AuditEntry::system("acknowledged")))
+            .unwrap();
+        s.durable().await.unwrap();
+        // What the files hold now, while the store is still open: what a crash would leave.
+        let copy = tempfile::tempdir().unwrap();
+        copy_dir(dir.path(), copy.path());
+        let reopened = Store::open(copy.path()).unwrap();
+        let records = reopened.audit_records().unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].seq, seq);
+        assert_eq!(records[0].entry.kind, "acknowledged");
+        assert_eq!(s.flush_count(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_acknowledgements_share_flushes() {
+        let (_d, s) = store();
+        let tasks: Vec<_> = (0..400)
+            .map(|i| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    s.transact(Utc::now(), |tx| {
+                        tx.audit(AuditEntry::system("w").detail(serde_json::json!({ "i": i })))
+                    })
+                    .unwrap();
+                    s.durable().await.unwrap();
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(s.audit_records().unwrap().len(), 400);
+        let flushes = s.flush_count();
+        assert!(flushes < 100, "{flushes} flushes for 400 acknowledgements");
     }
 
     #[test]

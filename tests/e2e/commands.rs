@@ -2,7 +2,7 @@
 //! simulator's `response_url`, subscriptions routing real alerts, proposals through the
 //! Approve flow.
 
-use crate::world::{transient_failure, World, CONNECTION};
+use crate::world::{success_of, transient_failure, World, CONNECTION};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use syncwarden::sim::fivetran::FivetranSim;
@@ -120,6 +120,17 @@ async fn subscribe_routes_alerts_to_that_channel_and_unsubscribe_restores_the_de
         .expect("unsubscription audited");
     assert_eq!(removed.entry.actor, ALICE);
 
+    // The connector recovers (its alert in the team channel says so); the next failure is a
+    // new incident and goes to the default channel.
+    assert_eq!(
+        t.fivetran_webhook(&success_of(CONNECTION, "s1-ok")).await.0,
+        200
+    );
+    t.run_jobs().await;
+    let recovered = t.slack();
+    assert_eq!(recovered.len(), 1, "{recovered:?}");
+    assert_eq!(recovered[0].method, "chat.update");
+    assert_eq!(recovered[0].channel(), Some(TEAM));
     let posted = deliver_failure(&mut t, "s2").await;
     assert_eq!(posted.len(), 1, "{posted:?}");
     assert_eq!(posted[0].channel(), Some(CHANNEL));

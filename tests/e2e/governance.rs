@@ -57,6 +57,11 @@ async fn user_group_members_may_approve_with_membership_read_from_slack_and_cach
 
     // Within the refresh interval the cached members answer; a direct approver needs none.
     t.stack.slack.set_usergroup(DATA_ENG, &["U0OTHER001"]);
+    // (A successful sync ends the first failure streak, so the next failure is a new alert.)
+    t.fivetran_webhook(&crate::world::success_of(crate::world::CONNECTION, "ok-1"))
+        .await;
+    t.run_jobs().await;
+    assert_eq!(t.slack()[0].method, "chat.update");
     let msg = t.alert("s2").await;
     t.click(&msg, "reject", "U0STRANGER").await;
     assert!(t

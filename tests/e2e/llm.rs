@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use syncwarden::config::LlmSettings;
 use syncwarden::secret::Secret;
+use syncwarden::sim::fivetran::FivetranSim;
 use syncwarden::sim::llm::{LlmSim, Script, TOKENS_PER_ANSWER};
 use syncwarden::sim::stack::APPROVER;
 
@@ -30,11 +31,16 @@ async fn world_with_llm(budget: u64, timeout: Duration) -> (World, LlmSim) {
 }
 
 fn failure(sync_id: &str, reason: &str) -> Vec<u8> {
+    failure_of(CONNECTION, sync_id, reason)
+}
+
+/// A failure of another connector (each its own incident), known to the Fivetran simulator.
+fn failure_of(connector: &str, sync_id: &str, reason: &str) -> Vec<u8> {
     serde_json::json!({
         "event": "sync_end",
         "created": "2026-11-25T09:56:43.688Z",
         "connector_type": "postgres",
-        "connector_id": CONNECTION,
+        "connector_id": connector,
         "connector_name": "pg_prod",
         "sync_id": sync_id,
         "destination_group_id": "projected_sickle",
@@ -202,8 +208,14 @@ async fn identical_failures_cost_one_call() {
             "java.net.SocketTimeoutException: Read timed out after {} ms",
             30_000 + i
         );
+        let connector = format!("pg_replica_{i}");
+        t.stack
+            .fivetran
+            .add_connection(FivetranSim::connection_template(
+                &connector, &connector, "postgres",
+            ));
         assert_eq!(
-            t.fivetran_webhook(&failure(&format!("s{i}"), &reason))
+            t.fivetran_webhook(&failure_of(&connector, &format!("s{i}"), &reason))
                 .await
                 .0,
             200
@@ -232,7 +244,14 @@ async fn daily_budget_stops_calls_and_says_so() {
         "SSL peer shut down incorrectly",
     ];
     for (i, r) in reasons.iter().enumerate() {
-        t.fivetran_webhook(&failure(&format!("b{i}"), r)).await;
+        let connector = format!("pg_replica_{i}");
+        t.stack
+            .fivetran
+            .add_connection(FivetranSim::connection_template(
+                &connector, &connector, "postgres",
+            ));
+        t.fivetran_webhook(&failure_of(&connector, &format!("b{i}"), r))
+            .await;
     }
     t.run_jobs().await;
     t.fivetran();

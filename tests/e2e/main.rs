@@ -1,6 +1,7 @@
 //! End-to-end tests: the real router and real clients against the simulators in `src/sim/`.
 //! One binary to keep link time down.
 
+mod alerts;
 mod approval_loop;
 mod audit_log;
 mod commands;
@@ -10,5 +11,6 @@ mod llm;
 mod manifests;
 mod openapi;
 mod preflight;
+mod rate_limits;
 mod reject;
 mod world;

@@ -93,6 +93,7 @@ async fn an_empty_reason_is_fine_and_a_late_submission_changes_nothing() {
     assert!(eph[0].text().contains("Already approved by <@U0SECOND01>"));
     assert_eq!(t.proposal_of(&msg).state, ProposalState::Succeeded);
 
+    t.recover("ok1").await;
     let msg = t.alert("s2").await;
     t.reject(&msg, APPROVER, None).await;
     t.run_jobs().await;

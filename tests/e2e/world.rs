@@ -50,6 +50,22 @@ pub fn transient_failure(sync_id: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// A successful `sync_end` for `connector`: ends its failure streak.
+pub fn success_of(connector: &str, sync_id: &str) -> Vec<u8> {
+    serde_json::json!({
+        "event": "sync_end",
+        "created": "2026-11-25T10:30:00.000Z",
+        "connector_type": "postgres",
+        "connector_id": connector,
+        "connector_name": "pg_prod",
+        "sync_id": sync_id,
+        "destination_group_id": "projected_sickle",
+        "data": {"status": "SUCCESSFUL"}
+    })
+    .to_string()
+    .into_bytes()
+}
+
 /// A real-shaped `sync_end` failure for the default connection with this reason.
 pub fn failure(sync_id: &str, reason: &str) -> Vec<u8> {
     let mut v: serde_json::Value = serde_json::from_slice(&transient_failure(sync_id)).unwrap();
@@ -79,6 +95,8 @@ impl World {
                 CONNECTION, "pg_prod", "postgres",
             ));
         let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap());
+        stack.fivetran.set_clock(Arc::new(clock.clone()));
+        stack.slack.set_clock(Arc::new(clock.clone()));
         let mut settings = stack.settings(approvers);
         let mut secrets = SimStack::secrets();
         customize(&mut settings, &mut secrets);
@@ -290,6 +308,19 @@ impl World {
         let msg = posted.remove(0);
         assert_eq!(msg.method, "chat.postMessage");
         msg
+    }
+
+    /// Delivers a successful sync for the default connection, ending its failure streak (the
+    /// next failure opens a new alert). Returns the Slack calls the recovery made.
+    pub async fn recover(&mut self, sync_id: &str) -> Vec<SlackCall> {
+        let (status, _) = self
+            .fivetran_webhook(&success_of(CONNECTION, sync_id))
+            .await;
+        assert_eq!(status, 200);
+        self.run_jobs().await;
+        let reads = self.fivetran();
+        assert!(reads.iter().all(|r| r.method == "GET"), "{reads:?}");
+        self.slack()
     }
 
     /// The current stored state of the proposal a message is about.
