@@ -365,6 +365,9 @@ fn open_streak(
     if in_storm {
         // The storm's group proposal covers this connector.
         incident.proposal_id = None;
+        if let Some(storm_id) = &incident.storm_id {
+            crate::remediation::admission::admit_storm_proposal(tx, &state.policy, storm_id)?;
+        }
     }
     tx.set_open_incident(&incident.connector_id, &incident.id)?;
     tx.put_incident(&incident)?;

@@ -241,14 +241,9 @@ pub fn decide(state: &SharedState, req: &Request<'_>) -> Result<Decided, StoreEr
             .as_ref()
             .and_then(|i| i.group_id.clone())
             .or(storm_group);
-        let mode_now = state
-            .policy
-            .mode(
-                &p.connector_id,
-                group.as_deref(),
-                tx.mode_override(&p.connector_id)?.as_ref(),
-            )
-            .0;
+        let mode_now =
+            crate::remediation::admission::current_mode(tx, &state.policy, &p, group.as_deref())?
+                .0;
         // Only an open proposal is worth authorizing; otherwise say what happened to it.
         if p.state == ProposalState::Proposed && !p.is_expired(now) {
             let approve = req.verb == Verb::Approve;
