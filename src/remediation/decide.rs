@@ -28,6 +28,8 @@ pub enum Decided {
     Rejected,
     /// The connector's alerts are snoozed.
     Snoozed,
+    /// An undo proposal was created for a reversible action that ran.
+    UndoRequested,
     /// Reject is allowed: ask for a reason (a modal) before recording it.
     AskRejectReason(RejectPrompt),
     /// Nothing changed; the clicker was told why.
@@ -93,6 +95,9 @@ pub fn handle_click(state: &SharedState, click: &Click) -> Result<Decided, Store
         ACTION_APPROVE => Verb::Approve,
         ACTION_REJECT => Verb::CheckReject,
         ACTION_SNOOZE_1H | ACTION_SNOOZE_24H => return snooze_click(state, click),
+        crate::slack::blocks::ACTION_UNDO => {
+            return crate::remediation::undo::request(state, click)
+        }
         _ => return Ok(Decided::Ignored),
     };
     decide(

@@ -13,4 +13,5 @@ mod openapi;
 mod preflight;
 mod rate_limits;
 mod reject;
+mod undo;
 mod world;
