@@ -255,6 +255,7 @@ fn check_command(cmd: &Command) {
             assert!(!duration.is_zero() && *duration <= crate::incidents::snooze::MAX_SNOOZE);
         }
         Command::Unsnooze { connector } => check_connector_word(connector),
+        Command::Mode { connector, .. } => check_connector_word(connector),
     }
 }
 

@@ -375,18 +375,27 @@ fn open_streak(
         if let Some(p) = proposal {
             audit_proposal(tx, &state.policy, p)?;
         }
+        // A fix auto mode ran is reported at once, grace or not: people see what it did.
+        let auto_ran = match proposal {
+            Some(p) => tx
+                .proposal(&p.id)?
+                .is_some_and(|stored| stored.governance.auto.is_some()),
+            None => false,
+        };
         tx.enqueue(
             JobKind::Notify {
                 incident_id: incident.id.clone(),
             },
-            alert_due(state, &incident),
+            if auto_ran {
+                tx.now
+            } else {
+                alert_due(state, &incident)
+            },
         )?;
     }
     Ok(())
 }
 
-/// Another failure of an open incident: count it, refresh the summary if the cause changed,
-/// and tell the thread (unless the connector is snoozed or part of a storm).
 /// The repeated failure: which event, why, and how it was classified.
 struct Repeat<'a> {
     event_id: u64,
@@ -394,6 +403,8 @@ struct Repeat<'a> {
     classification: &'a Classification,
 }
 
+/// Another failure of an open incident: count it, refresh the summary if the cause changed,
+/// and tell the thread (unless the connector is snoozed or part of a storm).
 fn continue_streak(
     tx: &Tx<'_>,
     policy: &Policy,

@@ -9,6 +9,7 @@ mod governance;
 mod hostile_input;
 mod llm;
 mod manifests;
+mod modes;
 mod openapi;
 mod preflight;
 mod rate_limits;
