@@ -323,7 +323,11 @@ async fn a_daily_checkpoint_posts_the_head_hash_and_count_and_schedules_the_next
         .into_iter()
         .find(|r| r.entry.kind == "audit_checkpoint_posted")
         .unwrap();
-    assert_eq!(record.seq, head_seq + 1, "appended after the head it reports");
+    assert_eq!(
+        record.seq,
+        head_seq + 1,
+        "appended after the head it reports"
+    );
     assert_eq!(record.entry.detail["head"], head_hash);
     assert_eq!(record.entry.detail["channel"], AUDIT_CHANNEL);
     let next: Vec<_> = t

@@ -9,6 +9,7 @@ mod governance;
 mod hostile_input;
 mod llm;
 mod manifests;
+mod matrix;
 mod modes;
 mod openapi;
 mod preflight;
