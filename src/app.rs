@@ -116,7 +116,11 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(crate::worker::run(state.clone(), stop_rx.clone()));
+    let worker = tokio::spawn(crate::worker::run(
+        state.clone(),
+        stop_rx.clone(),
+        state.settings.workers,
+    ));
     let groups = tokio::spawn(crate::remediation::approver_groups::refresh_loop(
         state.clone(),
         stop_rx,

@@ -3,10 +3,11 @@
 
 use crate::app::SharedState;
 use crate::fivetran::webhook::{EventKind, WebhookEvent};
+use crate::remediation::policy::Policy;
 use crate::store::audit::AuditEntry;
 use crate::store::events::StoredEvent;
 use crate::store::jobs::JobKind;
-use crate::store::StoreError;
+use crate::store::{StoreError, Tx, TxResult};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ingested {
@@ -14,14 +15,30 @@ pub enum Ingested {
     Duplicate { event_id: u64 },
 }
 
-pub async fn ingest(
-    state: &SharedState,
+/// What [`record`] did: the outcome, and whether it queued a job for the worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub outcome: Ingested,
+    pub queued: bool,
+}
+
+/// Records one delivery inside `tx`: the event, its audit record and the job it calls for
+/// (diagnose a failure; recover a failing connector on success). A delivery already stored
+/// (same dedupe key) changes nothing.
+pub fn record(
+    tx: &Tx<'_>,
+    policy: &Policy,
     event: &WebhookEvent,
-    payload: serde_json::Value,
-) -> Result<Ingested, StoreError> {
-    let now = state.now();
+    payload: &serde_json::Value,
+) -> TxResult<Recorded> {
     let kind = event.kind();
     let dedupe_key = event.dedupe_key();
+    if let Some(event_id) = tx.event_id_for_key(&dedupe_key)? {
+        return Ok(Recorded {
+            outcome: Ingested::Duplicate { event_id },
+            queued: false,
+        });
+    }
     let diagnose = kind == EventKind::Failure && event.connector_id.is_some();
     let success_of = (kind == EventKind::Success)
         .then_some(event.connector_id.as_deref())
@@ -34,67 +51,80 @@ pub async fn ingest(
         EventKind::Recorded => "recorded",
         EventKind::Unknown => "ignored: unknown event",
     };
-    let result = state.store.transact(now, |tx| {
-        if let Some(event_id) = tx.event_id_for_key(&dedupe_key)? {
-            return Ok(Err(Ingested::Duplicate { event_id }));
+    let id = tx.new_id()?;
+    let stored = StoredEvent {
+        id,
+        received_at: tx.now,
+        dedupe_key,
+        event: event.event.clone(),
+        connector_id: event.connector_id.clone(),
+        connector_name: event.connector_name.clone(),
+        connector_type: event.connector_type.clone(),
+        sync_id: event.sync_id.clone(),
+        status: event.status().map(str::to_string),
+        handling: handling.to_string(),
+        payload: payload.clone(),
+    };
+    tx.insert_event(&stored)?;
+    tx.audit(
+        AuditEntry::system("event_received")
+            .connector(event.connector_id.as_deref())
+            .event(id)
+            .detail(serde_json::json!({
+                "event": event.event,
+                "status": event.status(),
+                "sync_id": event.sync_id,
+                "handling": handling,
+            })),
+    )?;
+    let mut queued = false;
+    crate::remediation::auto::record_sync_outcome(tx, policy, event)?;
+    if diagnose {
+        if let Some(c) = &event.connector_id {
+            // Marks the streak before diagnosis, so a success that arrives in between
+            // still ends it.
+            tx.mark_failing(c)?;
         }
-        let id = tx.new_id()?;
-        let stored = StoredEvent {
-            id,
-            received_at: now,
-            dedupe_key: dedupe_key.clone(),
-            event: event.event.clone(),
+        tx.enqueue_now(JobKind::Diagnose {
+            event_id: id,
             connector_id: event.connector_id.clone(),
-            connector_name: event.connector_name.clone(),
-            connector_type: event.connector_type.clone(),
-            sync_id: event.sync_id.clone(),
-            status: event.status().map(str::to_string),
-            handling: handling.to_string(),
-            payload: payload.clone(),
-        };
-        tx.insert_event(&stored)?;
-        tx.audit(
-            AuditEntry::system("event_received")
-                .connector(event.connector_id.as_deref())
-                .event(id)
-                .detail(serde_json::json!({
-                    "event": event.event,
-                    "status": event.status(),
-                    "sync_id": event.sync_id,
-                    "handling": handling,
-                })),
-        )?;
-        let mut queued = false;
-        crate::remediation::auto::record_sync_outcome(tx, &state.policy, event)?;
-        if diagnose {
-            if let Some(c) = &event.connector_id {
-                // Marks the streak before diagnosis, so a success that arrives in between
-                // still ends it.
-                tx.mark_failing(c)?;
-            }
-            tx.enqueue_now(JobKind::Diagnose { event_id: id })?;
+        })?;
+        queued = true;
+    }
+    if let Some(c) = success_of {
+        // Only a connector with a failure streak has something to recover from: most
+        // successes cost no job at all.
+        if tx.streak(c)?.is_some() {
+            tx.enqueue_now(JobKind::Recover {
+                event_id: id,
+                connector_id: Some(c.to_string()),
+            })?;
             queued = true;
         }
-        if let Some(c) = success_of {
-            // Only a connector with a failure streak has something to recover from: most
-            // successes cost no job at all.
-            if tx.streak(c)?.is_some() {
-                tx.enqueue_now(JobKind::Recover { event_id: id })?;
-                queued = true;
-            }
-        }
-        Ok(Ok((Ingested::Accepted { event_id: id, kind }, queued)))
-    })?;
-    let result = match result {
-        Ok((accepted, queued)) => {
-            // Acknowledge only what is on disk. Concurrent webhooks share one flush.
-            state.store.durable().await?;
-            if queued {
-                state.jobs_ready.notify_one();
-            }
-            accepted
-        }
-        Err(duplicate) => duplicate,
-    };
-    Ok(result)
+    }
+    Ok(Recorded {
+        outcome: Ingested::Accepted { event_id: id, kind },
+        queued,
+    })
+}
+
+pub async fn ingest(
+    state: &SharedState,
+    event: &WebhookEvent,
+    payload: serde_json::Value,
+) -> Result<Ingested, StoreError> {
+    // Acknowledge only what is on disk (a duplicate too: its original may still be in
+    // flight). Concurrent webhooks share one transaction and one flush.
+    let owned = event.clone();
+    let app = state.clone();
+    let recorded = state
+        .store
+        .transact_durable(state.now(), move |tx| {
+            record(tx, &app.policy, &owned, &payload)
+        })
+        .await?;
+    if recorded.queued {
+        state.jobs_ready.notify_one();
+    }
+    Ok(recorded.outcome)
 }

@@ -17,6 +17,7 @@ pub mod health;
 pub mod http;
 pub mod incidents;
 pub mod ingest;
+pub mod jobs_admin;
 pub mod limits;
 pub mod notices;
 pub mod notify;

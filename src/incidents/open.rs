@@ -182,9 +182,9 @@ pub async fn diagnose(state: &SharedState, job: &Job, event_id: u64) -> anyhow::
                         event_id,
                         reason: &reason,
                         classification: &classification,
+                        summary: summary.as_ref(),
+                        proposal: proposal.as_ref(),
                     },
-                    summary.as_ref(),
-                    proposal.as_ref(),
                 )?;
                 tx.complete_job(job)?;
                 Ok(())
@@ -396,28 +396,31 @@ fn open_streak(
     Ok(())
 }
 
-/// The repeated failure: which event, why, and how it was classified.
+/// Another failure of an open incident: count it, refresh the summary if the cause changed,
+/// and tell the thread (unless the connector is snoozed or part of a storm).
+/// One more failure of an open incident, as diagnosed.
 struct Repeat<'a> {
     event_id: u64,
     reason: &'a str,
     classification: &'a Classification,
+    /// Present when the cause changed: the new summary and proposal.
+    summary: Option<&'a Summary>,
+    proposal: Option<&'a Proposal>,
 }
 
-/// Another failure of an open incident: count it, refresh the summary if the cause changed,
-/// and tell the thread (unless the connector is snoozed or part of a storm).
 fn continue_streak(
     tx: &Tx<'_>,
     policy: &Policy,
     incident_id: &str,
-    repeat: &Repeat<'_>,
-    summary: Option<&Summary>,
-    proposal: Option<&Proposal>,
+    failure: &Repeat<'_>,
 ) -> TxResult<()> {
     let Repeat {
         event_id,
         reason,
         classification,
-    } = *repeat;
+        summary,
+        proposal,
+    } = *failure;
     let Some(mut incident) = tx.incident(incident_id)? else {
         return Ok(());
     };

@@ -14,4 +14,5 @@ pub mod policy;
 pub mod preflight;
 pub mod proposal;
 pub mod reject;
+pub mod resume;
 pub mod undo;

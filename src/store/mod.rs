@@ -5,11 +5,13 @@
 pub mod alerting;
 pub mod audit;
 pub mod audit_export;
+pub mod batch;
 pub mod commit;
 pub mod events;
 pub mod governance;
 pub mod jobs;
 pub mod llm;
+pub mod queue;
 pub mod subscriptions;
 
 use crate::incidents::Incident;
@@ -61,7 +63,9 @@ pub struct Store {
     subscriptions: sled::Tree,
     alerting: sled::Tree,
     governance: sled::Tree,
+    dead_jobs: sled::Tree,
     commit: commit::Coalescer,
+    batcher: batch::Batcher,
 }
 
 /// How the store is opened.
@@ -95,6 +99,7 @@ pub struct Tx<'a> {
     subscriptions: &'a TransactionalTree,
     alerting: &'a TransactionalTree,
     governance: &'a TransactionalTree,
+    dead_jobs: &'a TransactionalTree,
     pub now: DateTime<Utc>,
 }
 
@@ -167,6 +172,8 @@ impl Tx<'_> {
             created_at: self.now,
             attempts: 0,
             last_error: None,
+            claimed: false,
+            throttled: 0,
             kind,
         };
         self.jobs.insert(&job_key(due_at, id), encode(&job)?)?;
@@ -192,8 +199,11 @@ impl Tx<'_> {
         self.jobs.remove(&job_key(job.due_at, job.id))?;
         let mut next = job.clone();
         next.due_at = due_at;
+        next.claimed = false;
         if count_attempt {
             next.attempts += 1;
+        } else {
+            next.throttled += 1;
         }
         next.last_error = Some(error);
         self.jobs.insert(&job_key(due_at, job.id), encode(&next)?)?;
@@ -234,17 +244,16 @@ impl Store {
             // Durability comes from explicit flushes before acknowledging; sled's periodic
             // flush only bounds how much unacknowledged work a crash can lose.
             .flush_every_ms(Some(500));
-        // sled's background writers can hold the directory lock for a moment after the last
-        // handle of a previous open was dropped (a restart in the same process, a test):
-        // wait briefly for it rather than failing.
-        let mut attempts = 0;
+        // The directory lock of a store this process just closed can take a moment to be
+        // released (sled's flusher thread); another live process keeps it and still fails.
+        let mut tries = 0;
         let db = loop {
             match config.open() {
                 Err(sled::Error::Io(e))
-                    if attempts < 100 && e.to_string().contains("could not acquire lock") =>
+                    if e.to_string().contains("could not acquire lock") && tries < 40 =>
                 {
-                    attempts += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
                 }
                 other => break other?,
             }
@@ -260,8 +269,10 @@ impl Store {
             subscriptions: db.open_tree("subscriptions")?,
             alerting: db.open_tree("alerting")?,
             governance: db.open_tree("governance")?,
+            dead_jobs: db.open_tree("dead_jobs")?,
             db,
             commit: commit::Coalescer::new(),
+            batcher: batch::Batcher::default(),
         })
     }
 
@@ -288,6 +299,7 @@ impl Store {
             &self.subscriptions,
             &self.alerting,
             &self.governance,
+            &self.dead_jobs,
         );
         let out = trees.transaction(
             |(
@@ -301,6 +313,7 @@ impl Store {
                 subscriptions,
                 alerting,
                 governance,
+                dead_jobs,
             )| {
                 let tx = Tx {
                     events,
@@ -313,6 +326,7 @@ impl Store {
                     subscriptions,
                     alerting,
                     governance,
+                    dead_jobs,
                     now,
                 };
                 f(&tx)
@@ -495,7 +509,7 @@ mod tests {
         assert!(!s.transact(now, |tx| tx.complete_job(&later[0])).unwrap());
     }
 
-    fn copy_dir(from: &Path, to: &Path) {
+    pub(crate) fn copy_dir(from: &Path, to: &Path) {
         std::fs::create_dir_all(to).unwrap();
         for entry in std::fs::read_dir(from).unwrap() {
             let entry = entry.unwrap();
@@ -558,7 +572,10 @@ mod tests {
             let s = Store::open(dir.path()).unwrap();
             s.transact(now, |tx| {
                 tx.audit(AuditEntry::system("a"))?;
-                tx.enqueue_now(JobKind::Diagnose { event_id: 1 })
+                tx.enqueue_now(JobKind::Diagnose {
+                    event_id: 1,
+                    connector_id: None,
+                })
             })
             .unwrap();
             s.flush_blocking().unwrap();

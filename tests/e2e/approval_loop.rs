@@ -421,14 +421,49 @@ async fn after_a_crash_an_idempotent_call_is_resent_once() {
     let id = msg.proposal_id().unwrap();
     crash_mid_call(&t, &id, syncwarden::remediation::action::Action::RetrySync);
     t.run_jobs().await;
+    // First a look at the connection: no sync running, so the call did not get through.
     let calls = t.fivetran();
-    assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].path, "/v1/connections/speak_inexpensive/sync");
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[0].method, "GET");
+    assert_eq!(calls[1].path, "/v1/connections/speak_inexpensive/sync");
     assert_eq!(
         t.state.store.proposal(&id).unwrap().unwrap().state,
         ProposalState::Succeeded
     );
     t.slack();
+}
+
+#[tokio::test]
+async fn after_a_crash_a_call_that_got_through_is_not_sent_again() {
+    let mut t = World::new().await;
+    let msg = t.alert("s1").await;
+    let id = msg.proposal_id().unwrap();
+    crash_mid_call(&t, &id, syncwarden::remediation::action::Action::RetrySync);
+    // The call reached Fivetran before the crash: the connection is syncing.
+    let mut c = t.stack.fivetran.connection(CONNECTION).unwrap();
+    c["status"]["sync_state"] = serde_json::json!("syncing");
+    t.stack.fivetran.add_connection(c);
+    t.run_jobs().await;
+    let calls = t.fivetran();
+    assert_eq!(calls.len(), 1, "only the look at the connection: {calls:?}");
+    assert_eq!(calls[0].method, "GET");
+    let p = t.state.store.proposal(&id).unwrap().unwrap();
+    assert_eq!(p.state, ProposalState::Succeeded);
+    assert!(p
+        .execution
+        .unwrap()
+        .message
+        .contains("already in effect (a sync is running)"));
+    let done = t
+        .audit()
+        .into_iter()
+        .find(|r| r.entry.kind == "execution_succeeded")
+        .unwrap();
+    assert_eq!(done.entry.detail["resent"], false);
+    let update = t.slack().pop().unwrap();
+    assert!(update.body["blocks"]
+        .to_string()
+        .contains("already in effect"));
 }
 
 #[tokio::test]

@@ -284,6 +284,7 @@ impl std::io::Write for Captured {
 
 #[tokio::test]
 async fn canary_secrets_never_reach_the_model_or_the_logs() {
+    crate::world::listen_to_all_logs();
     let logs = Captured::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()

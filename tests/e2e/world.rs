@@ -73,6 +73,17 @@ pub fn failure(sync_id: &str, reason: &str) -> Vec<u8> {
     v.to_string().into_bytes()
 }
 
+/// Installs, once per test binary, a global subscriber that takes every event and writes
+/// none. Tests that capture logs with a thread-local subscriber then always see the events:
+/// with no global subscriber, callsites first hit on another test's thread are cached as
+/// "nobody listens" and skipped.
+pub fn listen_to_all_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
+}
+
 impl World {
     pub async fn new() -> Self {
         Self::with_approvers(&[APPROVER]).await
@@ -88,6 +99,7 @@ impl World {
         customize: impl FnOnce(&mut syncwarden::config::Settings, &mut syncwarden::config::Secrets),
     ) -> Self {
         syncwarden::app::install_crypto_provider();
+        listen_to_all_logs();
         let stack = SimStack::start().await.expect("simulators start");
         stack
             .fivetran
