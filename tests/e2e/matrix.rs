@@ -238,3 +238,124 @@ async fn alert_fixes_in_auto_mode_run_without_anyone_and_clicks_change_nothing()
         assert!(t.fivetran().is_empty(), "{user}");
     }
 }
+
+/// Five connectors of one destination group failing together make a storm with one group
+/// proposal (see `alerts`); returns the grouped message.
+async fn storm(t: &mut World) -> SlackCall {
+    let mut posts = Vec::new();
+    for i in 0..5 {
+        let id = format!("dw_conn_{i:02}");
+        t.stack.fivetran.add_connection(
+            syncwarden::sim::fivetran::FivetranSim::connection_template(&id, &id, "postgres"),
+        );
+        let body = serde_json::json!({
+            "event": "sync_end",
+            "created": "2026-11-25T09:56:43.688Z",
+            "connector_type": "postgres",
+            "connector_id": id,
+            "connector_name": id,
+            "sync_id": format!("st{i}"),
+            "destination_group_id": "projected_sickle",
+            "data": {"status": "FAILURE_WITH_TASK", "reason": "java.net.SocketTimeoutException: Read timed out", "taskType": "retry_sync"}
+        });
+        t.clock.advance(chrono::Duration::seconds(1));
+        let (status, _) = t.fivetran_webhook(body.to_string().as_bytes()).await;
+        assert_eq!(status, 200);
+        t.run_jobs().await;
+        t.fivetran();
+        posts.extend(
+            t.slack()
+                .into_iter()
+                .filter(|c| c.method == "chat.postMessage"),
+        );
+    }
+    let msg = posts.pop().unwrap();
+    assert!(
+        msg.body["blocks"][0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("5 connectors failing in group"),
+        "{:?}",
+        msg.body
+    );
+    msg
+}
+
+#[tokio::test]
+async fn a_group_proposal_needs_an_approver_of_every_connector_in_it() {
+    const OWNER: &str = "U0OWNER001";
+    const BOTH: &str = "U0BOTH0001";
+    let mut t = World::build(&[APPROVER, BOTH], |s, _| {
+        s.policy.rules = vec![syncwarden::remediation::policy::Rule {
+            scope: syncwarden::remediation::policy::RuleScope::Connector("dw_conn_02".into()),
+            mode: None,
+            approvers: [OWNER.to_string(), BOTH.to_string()].into(),
+            approver_groups: Default::default(),
+        }];
+    })
+    .await;
+    let msg = storm(&mut t).await;
+    let pid = msg.proposal_id().expect("a group retry");
+    assert_eq!(t.proposal_by_id(&pid).batch.len(), 5);
+    for (user, ask) in [
+        (APPROVER, "<@U0BOTH0001>, <@U0OWNER001>"),
+        (OWNER, "<@U0APPROVER>"),
+    ] {
+        t.click(&msg, "approve", user).await;
+        t.run_jobs().await;
+        let eph = t.slack();
+        assert_eq!(eph.len(), 1, "{eph:?}");
+        assert!(
+            eph[0].text().contains(&format!("ask one of: {ask}")),
+            "{user}: {}",
+            eph[0].text()
+        );
+        assert!(t.fivetran().is_empty());
+    }
+    t.click(&msg, "approve", BOTH).await;
+    t.run_jobs().await;
+    let (_, writes) = {
+        let all = t.fivetran();
+        let n = all.iter().filter(|r| r.method == "GET").count();
+        (
+            n,
+            all.into_iter()
+                .filter(|r| r.method != "GET")
+                .collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(writes.len(), 5, "one retry per member");
+    t.slack();
+}
+
+#[tokio::test]
+async fn a_group_proposal_is_in_the_strictest_mode_of_its_connectors() {
+    let mut t = World::build(&[APPROVER], |s, _| {
+        s.policy.default_mode = Mode::Auto;
+        s.policy.rules = vec![syncwarden::remediation::policy::Rule {
+            scope: syncwarden::remediation::policy::RuleScope::Connector("dw_conn_03".into()),
+            mode: Some(Mode::Monitor),
+            approvers: Default::default(),
+            approver_groups: Default::default(),
+        }];
+    })
+    .await;
+    // Each single alert ran its retry at once (auto) until the storm folded them together.
+    let msg = storm(&mut t).await;
+    let storm = t.state.store.storms().unwrap().remove(0);
+    let p = t.proposal_by_id(storm.proposal_id.as_deref().unwrap());
+    assert_eq!(
+        p.governance.mode,
+        Mode::Monitor,
+        "dw_conn_03 is watched only"
+    );
+    assert_eq!(
+        p.state,
+        ProposalState::Proposed,
+        "never auto-run as a group"
+    );
+    assert!(
+        msg.button_value("approve").is_none(),
+        "no buttons in monitor mode"
+    );
+}
