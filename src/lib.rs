@@ -21,6 +21,7 @@ pub mod jobs_admin;
 pub mod limits;
 pub mod notices;
 pub mod notify;
+pub mod post_once;
 pub mod remediation;
 pub mod secret;
 pub mod sim;

@@ -226,6 +226,7 @@ pub async fn diagnose(state: &SharedState, job: &Job, event_id: u64) -> anyhow::
                 summary,
                 proposal_id: proposal.as_ref().map(|p| p.id.clone()),
                 messages: Vec::new(),
+                posting: Vec::new(),
                 status: IncidentStatus::Open,
                 failures: 1,
                 last_failure_at: Some(now),

@@ -178,6 +178,11 @@ impl SlackSim {
         self.lock().clock = Some(clock);
     }
 
+    /// Forgets every message posted in `channel` (as if they were deleted).
+    pub fn forget_messages(&self, channel: &str) {
+        self.lock().messages.retain(|(c, _, _)| c != channel);
+    }
+
     /// Creates or replaces a user group with these members.
     pub fn set_usergroup(&self, id: &str, users: &[&str]) {
         self.lock()
@@ -369,6 +374,50 @@ async fn handle(
                     json!({"ok": false, "error": "message_not_found"}),
                 ),
             }
+        }
+        "conversations.history" if channel.is_empty() => (
+            false,
+            None,
+            json!({"ok": false, "error": "channel_not_found"}),
+        ),
+        "conversations.history" => {
+            let limit = parsed
+                .get("limit")
+                .and_then(|l| {
+                    l.as_u64()
+                        .or_else(|| l.as_str().and_then(|s| s.parse().ok()))
+                })
+                .unwrap_or(100)
+                .clamp(1, 999) as usize;
+            let with_metadata =
+                matches!(parsed.get("include_all_metadata"), Some(Value::Bool(true)))
+                    || parsed.get("include_all_metadata").and_then(|v| v.as_str()) == Some("true");
+            // Parent messages only, newest first, as Slack lists them.
+            let messages: Vec<Value> = inner
+                .messages
+                .iter()
+                .rev()
+                .filter(|(c, _, m)| *c == channel && m.get("thread_ts").is_none())
+                .take(limit)
+                .map(|(_, ts, m)| {
+                    let mut v = json!({
+                        "type": "message",
+                        "subtype": "bot_message",
+                        "ts": ts,
+                        "text": m.get("text").cloned().unwrap_or(json!("")),
+                        "bot_id": BOT_ID,
+                    });
+                    if let Some(md) = m.get("metadata").filter(|_| with_metadata) {
+                        v["metadata"] = md.clone();
+                    }
+                    v
+                })
+                .collect();
+            (
+                true,
+                None,
+                json!({"ok": true, "messages": messages, "has_more": false, "pin_count": 0}),
+            )
         }
         "usergroups.users.list" => match parsed.get("usergroup").and_then(|g| g.as_str()) {
             None | Some("") => (

@@ -221,7 +221,65 @@ impl SlackWebClient {
     }
 }
 
+/// The part of a `conversations.history` answer syncwarden reads.
+#[derive(Debug, serde::Deserialize)]
+struct History {
+    #[serde(default)]
+    messages: Vec<HistoryMessage>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct HistoryMessage {
+    ts: String,
+    #[serde(default)]
+    metadata: Option<HistoryMetadata>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct HistoryMetadata {
+    event_type: String,
+    #[serde(default)]
+    event_payload: std::collections::HashMap<String, serde_json::Value>,
+}
+
+/// How far back a restart looks for its own unrecorded post.
+const HISTORY_LOOKBACK: u16 = 200;
+
 impl SlackWebClient {
+    /// The ts of the newest recent message in `channel` whose metadata has `event_type` and
+    /// `key` = `value` (`conversations.history`, needs `channels:history` / `groups:history`).
+    pub async fn find_tagged(
+        &self,
+        channel: &str,
+        event_type: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Option<String>, SlackError> {
+        let session = self.client.open_session(&self.token);
+        let req = serde_json::json!({
+            "channel": channel,
+            "limit": HISTORY_LOOKBACK,
+            "include_all_metadata": true,
+        });
+        let history: History = self
+            .run(
+                session
+                    .http_session_api
+                    .http_post("conversations.history", &req, None),
+            )
+            .await?;
+        Ok(history
+            .messages
+            .into_iter()
+            .find(|m| {
+                m.metadata.as_ref().is_some_and(|md| {
+                    md.event_type == event_type
+                        && md.event_payload.get(key).and_then(|v| v.as_str()) == Some(value)
+                })
+            })
+            .map(|m| m.ts))
+    }
+
     /// `usergroups.users.list`: the user IDs in a user group (needs `usergroups:read`).
     pub async fn usergroup_members(&self, group: &str) -> Result<Vec<String>, SlackError> {
         let session = self.client.open_session(&self.token);

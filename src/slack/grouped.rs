@@ -225,6 +225,7 @@ mod tests {
             proposal_id: None,
             channels: vec!["C1".into()],
             messages: Vec::new(),
+            posting: Vec::new(),
             closed_at: None,
         }
     }

@@ -5,6 +5,7 @@ mod alerts;
 mod approval_loop;
 mod audit_log;
 mod commands;
+mod crash_recovery;
 mod dead_letters;
 mod governance;
 mod hostile_input;
