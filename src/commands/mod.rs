@@ -5,6 +5,7 @@
 //! [`Mode::Fetch`] in the background, posting the answer to Slack's `response_url`.
 
 pub mod directory;
+pub mod mode;
 
 use crate::app::SharedState;
 use crate::health::{assess, rank, totals};
@@ -42,9 +43,9 @@ pub enum Mode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NeedsFivetran(pub String);
 
-type Outcome = Result<Value, NeedsFivetran>;
+pub(crate) type Outcome = Result<Value, NeedsFivetran>;
 
-fn storage_failure(e: impl std::fmt::Display) -> Value {
+pub(crate) fn storage_failure(e: impl std::fmt::Display) -> Value {
     tracing::error!(error = %e, "slash command could not use the store");
     replies::failure(
         "syncwarden could not read or write its store; nothing was changed. Try again shortly.",
@@ -52,7 +53,7 @@ fn storage_failure(e: impl std::fmt::Display) -> Value {
 }
 
 /// A connector resolved, or the reply explaining why not.
-async fn resolve(
+pub(crate) async fn resolve(
     state: &SharedState,
     word: &str,
     mode: Mode,
@@ -135,6 +136,9 @@ pub async fn execute(state: &SharedState, ctx: &Context, cmd: &Command, mode: Mo
             duration,
         } => snooze(state, ctx, connector, *duration, mode).await,
         Command::Unsnooze { connector } => unsnooze(state, ctx, connector, mode).await,
+        Command::Mode { connector, change } => {
+            self::mode::run(state, ctx, connector, *change, mode).await
+        }
     }
 }
 

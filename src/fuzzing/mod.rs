@@ -105,6 +105,17 @@ fn check_interaction(body: &[u8]) {
     match interaction::parse(body) {
         Err(e) => assert_short_error(&e.to_string()),
         Ok(Interaction::Other(what)) => assert!(what.chars().count() <= MAX_ERROR_CHARS),
+        Ok(Interaction::ViewSubmission(s)) => {
+            let within = |v: &str, max: usize| !v.is_empty() && v.chars().count() <= max;
+            assert!(within(&s.user_id, MAX_ID_CHARS));
+            assert!(s.callback_id.chars().count() <= MAX_ACTION_ID_CHARS);
+            assert!(s.private_metadata.chars().count() <= 3000);
+            assert!(s.values.len() <= 100);
+            assert!(s
+                .values
+                .iter()
+                .all(|(_, v)| v.as_deref().is_none_or(|v| v.chars().count() <= 3000)));
+        }
         Ok(Interaction::Click(c)) => {
             let within = |v: &str, max: usize| !v.is_empty() && v.chars().count() <= max;
             assert!(within(&c.user_id, MAX_ID_CHARS));
@@ -244,6 +255,7 @@ fn check_command(cmd: &Command) {
             assert!(!duration.is_zero() && *duration <= crate::incidents::snooze::MAX_SNOOZE);
         }
         Command::Unsnooze { connector } => check_connector_word(connector),
+        Command::Mode { connector, .. } => check_connector_word(connector),
     }
 }
 

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::fivetran::webhook::SignatureError;
+use crate::slack::command::ModeChange;
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -513,6 +514,20 @@ fn command_value() -> impl Strategy<Value = Command> {
                 duration: std::time::Duration::from_secs(secs)
             }),
         connector_name().prop_map(|connector| Command::Unsnooze { connector }),
+        (
+            connector_name(),
+            prop_oneof![
+                Just(None),
+                Just(Some(ModeChange::Default)),
+                proptest::sample::select(vec![
+                    crate::remediation::policy::Mode::Monitor,
+                    crate::remediation::policy::Mode::Approve,
+                    crate::remediation::policy::Mode::Auto,
+                ])
+                .prop_map(|m| Some(ModeChange::Set(m))),
+            ]
+        )
+            .prop_map(|(connector, change)| Command::Mode { connector, change }),
     ]
 }
 
@@ -582,5 +597,10 @@ fn render(cmd: &Command) -> String {
             crate::duration::format_duration(*duration)
         ),
         Command::Unsnooze { connector } => format!("unsnooze {connector}"),
+        Command::Mode { connector, change } => match change {
+            None => format!("mode {connector}"),
+            Some(ModeChange::Default) => format!("mode {connector} DEFAULT"),
+            Some(ModeChange::Set(m)) => format!("mode {connector} {}", m.as_str()),
+        },
     }
 }

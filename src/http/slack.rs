@@ -40,6 +40,7 @@ pub async fn interactions(
     }
     let click = match interaction::parse(&body) {
         Ok(Interaction::Click(c)) => c,
+        Ok(Interaction::ViewSubmission(sub)) => return view_submission(&state, &sub).await,
         Ok(Interaction::Other(what)) => {
             tracing::info!(%what, "interaction ignored");
             return StatusCode::OK.into_response();
@@ -55,7 +56,7 @@ pub async fn interactions(
         .await;
     let decided = match handle_click(&state, &click) {
         Ok(Decided::AskRejectReason(prompt)) => {
-            crate::remediation::reject::reject_without_modal(&state, &click, &prompt, None)
+            crate::remediation::reject::ask_reason(&state, &click, prompt).await
         }
         other => other,
     };
@@ -71,6 +72,38 @@ pub async fn interactions(
             StatusCode::OK.into_response()
         }
         Err(e) => {
+            tracing::error!(error = %e, "could not record decision");
+            json_error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable")
+        }
+    }
+}
+
+/// A modal was submitted. Answering 200 with an empty body closes it; whatever the outcome,
+/// the person hears about it the usual way (the updated alert, or an ephemeral refusal).
+async fn view_submission(
+    state: &SharedState,
+    sub: &crate::slack::interaction::Submission,
+) -> Response {
+    if let Ok(prompt) =
+        serde_json::from_str::<crate::remediation::decide::RejectPrompt>(&sub.private_metadata)
+    {
+        let (id, _) = crate::remediation::decide::parse_button_value(&prompt.value);
+        crate::remediation::authorize::refresh_groups_for_proposal(state, &sub.user_id, id).await;
+    }
+    match crate::remediation::reject::submitted(state, sub) {
+        None => {
+            tracing::info!(callback = %sub.callback_id, "view submission ignored");
+            StatusCode::OK.into_response()
+        }
+        Some(Ok(outcome)) => {
+            tracing::info!(user = %sub.user_id, ?outcome, "reject reason submitted");
+            if let Err(e) = state.store.flush().await {
+                tracing::error!(error = %e, "flush after decision failed");
+            }
+            state.jobs_ready.notify_one();
+            StatusCode::OK.into_response()
+        }
+        Some(Err(e)) => {
             tracing::error!(error = %e, "could not record decision");
             json_error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable")
         }

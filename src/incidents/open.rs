@@ -366,6 +366,9 @@ fn open_streak(
     if in_storm {
         // The storm's group proposal covers this connector.
         incident.proposal_id = None;
+        if let Some(storm_id) = &incident.storm_id {
+            crate::remediation::admission::admit_storm_proposal(tx, &state.policy, storm_id)?;
+        }
     }
     tx.set_open_incident(&incident.connector_id, &incident.id)?;
     tx.put_incident(&incident)?;
@@ -373,11 +376,22 @@ fn open_streak(
         if let Some(p) = proposal {
             audit_proposal(tx, &state.policy, p)?;
         }
+        // A fix auto mode ran is reported at once, grace or not: people see what it did.
+        let auto_ran = match proposal {
+            Some(p) => tx
+                .proposal(&p.id)?
+                .is_some_and(|stored| stored.governance.auto.is_some()),
+            None => false,
+        };
         tx.enqueue(
             JobKind::Notify {
                 incident_id: incident.id.clone(),
             },
-            alert_due(state, &incident),
+            if auto_ran {
+                tx.now
+            } else {
+                alert_due(state, &incident)
+            },
         )?;
     }
     Ok(())

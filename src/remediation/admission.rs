@@ -4,8 +4,10 @@
 //! `system`, after which the executor runs it like any approved proposal.
 
 use super::action::Action;
+use super::policy::ModeSource;
 use super::policy::{Mode, Policy};
-use super::proposal::{AutoRun, ProposalState};
+use super::proposal::{AutoRun, Proposal, ProposalState};
+use crate::incidents::storm::is_storm_id;
 use crate::store::audit::AuditEntry;
 use crate::store::jobs::JobKind;
 use crate::store::{Tx, TxResult};
@@ -13,17 +15,57 @@ use crate::store::{Tx, TxResult};
 /// Who auto mode decides as.
 pub const AUTO_ACTOR: &str = "system";
 
+/// The destination group a proposal's connectors are in: its incident's, or its storm's.
+pub fn group_of(tx: &Tx<'_>, p: &Proposal) -> TxResult<Option<String>> {
+    Ok(if is_storm_id(&p.incident_id) {
+        tx.storm(&p.incident_id)?.map(|s| s.group_id)
+    } else {
+        tx.incident(&p.incident_id)?.and_then(|i| i.group_id)
+    })
+}
+
+/// The effective mode for a proposal now: for a group proposal, the most restrictive of its
+/// connectors' modes, and never auto (a group of calls always waits for an approver).
+pub fn current_mode(
+    tx: &Tx<'_>,
+    policy: &Policy,
+    p: &Proposal,
+    group_id: Option<&str>,
+) -> TxResult<(Mode, ModeSource)> {
+    let mut strictest: Option<(Mode, ModeSource)> = None;
+    for c in p.connector_ids() {
+        let m = policy.mode(c, group_id, tx.mode_override(c)?.as_ref());
+        if strictest.as_ref().is_none_or(|(s, _)| m.0 < *s) {
+            strictest = Some(m);
+        }
+    }
+    let (mut mode, source) = strictest.unwrap_or((policy.default_mode, ModeSource::Default));
+    if p.is_batch() && mode == Mode::Auto {
+        mode = Mode::Approve;
+    }
+    Ok((mode, source))
+}
+
+/// Admits a storm's group proposal, if it has a new one.
+pub fn admit_storm_proposal(tx: &Tx<'_>, policy: &Policy, storm_id: &str) -> TxResult<()> {
+    match tx.storm(storm_id)?.and_then(|s| s.proposal_id) {
+        Some(pid) => admit(tx, policy, &pid),
+        None => Ok(()),
+    }
+}
+
 pub fn admit(tx: &Tx<'_>, policy: &Policy, proposal_id: &str) -> TxResult<()> {
     let Some(mut p) = tx.proposal(proposal_id)? else {
         return Ok(());
     };
+    // Once, at creation: a later call (a storm growing) leaves an admitted proposal alone.
+    if p.governance.admitted || p.state != ProposalState::Proposed {
+        return Ok(());
+    }
+    p.governance.admitted = true;
     let mut incident = tx.incident(&p.incident_id)?;
-    let group = incident.as_ref().and_then(|i| i.group_id.clone());
-    let (mode, source) = policy.mode(
-        &p.connector_id,
-        group.as_deref(),
-        tx.mode_override(&p.connector_id)?.as_ref(),
-    );
+    let group = group_of(tx, &p)?;
+    let (mode, source) = current_mode(tx, policy, &p, group.as_deref())?;
     p.governance.mode = mode;
     p.governance.required_approvals = policy.required_approvals(&p.action);
     let approvers = policy.approvers_for(&p.connector_id, group.as_deref());

@@ -93,7 +93,10 @@ pub fn may_decide(
     if mode_now == Mode::Monitor || p.governance.mode == Mode::Monitor {
         return Err(Refusal::MonitorMode);
     }
-    approver(state, user, &p.connector_id, group_id)?;
+    // A group proposal calls several connectors: the approver must be one for each.
+    for connector in p.connector_ids() {
+        approver(state, user, connector, group_id)?;
+    }
     if approve {
         if p.requested_by == user {
             return Err(Refusal::OwnRequest);
@@ -131,11 +134,22 @@ pub async fn refresh_groups_for_proposal(state: &AppState, user: &str, proposal_
     let Ok(Some(p)) = state.store.proposal(proposal_id) else {
         return;
     };
-    let group = state
-        .store
-        .incident(&p.incident_id)
-        .ok()
-        .flatten()
-        .and_then(|i| i.group_id);
-    refresh_groups_for(state, user, &p.connector_id, group.as_deref()).await;
+    let group = if crate::incidents::storm::is_storm_id(&p.incident_id) {
+        state
+            .store
+            .storm(&p.incident_id)
+            .ok()
+            .flatten()
+            .map(|s| s.group_id)
+    } else {
+        state
+            .store
+            .incident(&p.incident_id)
+            .ok()
+            .flatten()
+            .and_then(|i| i.group_id)
+    };
+    for connector in p.connector_ids() {
+        refresh_groups_for(state, user, connector, group.as_deref()).await;
+    }
 }

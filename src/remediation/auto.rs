@@ -4,10 +4,14 @@
 //! proposal becomes `pause_connector` (which needs an approver). A successful sync, or an
 //! approver setting the mode again with `/fivetran mode`, re-arms it.
 
+use super::action::Action;
 use super::policy::Policy;
+use super::proposal::{Proposal, ProposalState};
 use crate::fivetran::webhook::{EventKind, WebhookEvent};
+use crate::store::alerting::Streak;
 use crate::store::audit::AuditEntry;
 use crate::store::governance::Breaker;
+use crate::store::jobs::JobKind;
 use crate::store::{Tx, TxResult};
 
 /// Counts a sync outcome from a webhook against the connector's breaker, in the ingest
@@ -40,7 +44,8 @@ pub fn record_sync_outcome(tx: &Tx<'_>, policy: &Policy, event: &WebhookEvent) -
         return Ok(());
     }
     b.failures += 1;
-    if b.failures >= policy.auto.breaker_failures {
+    let tripped = b.failures >= policy.auto.breaker_failures;
+    if tripped {
         b.tripped_at = Some(tx.now);
         tx.audit(
             AuditEntry::system("auto_breaker_tripped")
@@ -51,7 +56,81 @@ pub fn record_sync_outcome(tx: &Tx<'_>, policy: &Policy, event: &WebhookEvent) -
                 })),
         )?;
     }
-    tx.put_breaker(connector, &b)
+    tx.put_breaker(connector, &b)?;
+    if tripped {
+        propose_pause(tx, policy, connector, b.failures)?;
+    }
+    Ok(())
+}
+
+/// The breaker just opened: the connector's open alert now proposes pausing it (for an
+/// approver) instead of what it proposed before. Repeated failures of one streak make no new
+/// proposals by themselves, so this is where "pause instead" comes from.
+fn propose_pause(tx: &Tx<'_>, policy: &Policy, connector: &str, failures: u32) -> TxResult<()> {
+    let Some(Streak::Open(incident_id)) = tx.streak(connector)? else {
+        return Ok(());
+    };
+    let Some(mut incident) = tx.incident(&incident_id)? else {
+        return Ok(());
+    };
+    if incident.storm_id.is_some() || !incident.is_open() {
+        return Ok(());
+    }
+    if let Some(old) = &incident.proposal_id {
+        if let Some(mut p) = tx.proposal(old)? {
+            if p.action == Action::PauseConnector && p.state == ProposalState::Proposed {
+                return Ok(());
+            }
+            if p.supersede("auto mode's breaker opened; pausing is proposed instead")
+                .is_ok()
+            {
+                tx.put_proposal(&p)?;
+                tx.audit(
+                    AuditEntry::system("proposal_superseded")
+                        .connector(Some(connector))
+                        .incident(&incident.id)
+                        .proposal(&p.id)
+                        .detail(serde_json::json!({ "reason": "auto breaker" })),
+                )?;
+            }
+        }
+    }
+    let mut pause = Proposal::new(
+        &incident.id,
+        connector,
+        Action::PauseConnector,
+        super::admission::AUTO_ACTOR,
+        tx.now,
+        policy.proposal_ttl,
+    );
+    pause.governance.note = Some(format!(
+        "Auto mode stopped fixing this connector: {failures} syncs in a row failed after an automatic fix. This proposes pausing it instead, which needs an approver. A successful sync or `/fivetran mode` re-enables automatic fixes."
+    ));
+    tx.put_proposal(&pause)?;
+    tx.audit(
+        AuditEntry::system("proposal_created")
+            .connector(Some(connector))
+            .incident(&incident.id)
+            .proposal(&pause.id)
+            .detail(serde_json::json!({
+                "action": pause.action,
+                "risk": pause.risk,
+                "method": pause.call.method,
+                "path": pause.call.path,
+                "body": pause.call.body,
+                "expires_at": pause.expires_at,
+                "why": "auto breaker",
+            })),
+    )?;
+    incident.proposal_id = Some(pause.id.clone());
+    tx.put_incident(&incident)?;
+    super::admission::admit(tx, policy, &pause.id)?;
+    if !incident.messages.is_empty() {
+        tx.enqueue_now(JobKind::UpdateMessage {
+            incident_id: incident.id.clone(),
+        })?;
+    }
+    Ok(())
 }
 
 /// Re-arms the breaker (an approver chose the mode again).

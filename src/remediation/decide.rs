@@ -28,6 +28,8 @@ pub enum Decided {
     Rejected,
     /// The connector's alerts are snoozed.
     Snoozed,
+    /// An undo proposal was created for a reversible action that ran.
+    UndoRequested,
     /// Reject is allowed: ask for a reason (a modal) before recording it.
     AskRejectReason(RejectPrompt),
     /// Nothing changed; the clicker was told why.
@@ -39,7 +41,8 @@ pub enum Decided {
 /// What the reject modal needs to come back to the same proposal and message.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RejectPrompt {
-    pub proposal_id: String,
+    /// The button value (proposal id and the call hash it showed).
+    pub value: String,
     pub channel: Option<String>,
     pub message_ts: Option<String>,
     /// What is being rejected, for the modal's text.
@@ -54,6 +57,8 @@ pub enum Verb {
     CheckReject,
     Reject {
         reason: Option<String>,
+        /// Why the reason could not be asked for (the modal failed to open).
+        modal_error: Option<String>,
     },
 }
 
@@ -90,6 +95,9 @@ pub fn handle_click(state: &SharedState, click: &Click) -> Result<Decided, Store
         ACTION_APPROVE => Verb::Approve,
         ACTION_REJECT => Verb::CheckReject,
         ACTION_SNOOZE_1H | ACTION_SNOOZE_24H => return snooze_click(state, click),
+        crate::slack::blocks::ACTION_UNDO => {
+            return crate::remediation::undo::request(state, click)
+        }
         _ => return Ok(Decided::Ignored),
     };
     decide(
@@ -238,14 +246,9 @@ pub fn decide(state: &SharedState, req: &Request<'_>) -> Result<Decided, StoreEr
             .as_ref()
             .and_then(|i| i.group_id.clone())
             .or(storm_group);
-        let mode_now = state
-            .policy
-            .mode(
-                &p.connector_id,
-                group.as_deref(),
-                tx.mode_override(&p.connector_id)?.as_ref(),
-            )
-            .0;
+        let mode_now =
+            crate::remediation::admission::current_mode(tx, &state.policy, &p, group.as_deref())?
+                .0;
         // Only an open proposal is worth authorizing; otherwise say what happened to it.
         if p.state == ProposalState::Proposed && !p.is_expired(now) {
             let approve = req.verb == Verb::Approve;
@@ -262,7 +265,7 @@ pub fn decide(state: &SharedState, req: &Request<'_>) -> Result<Decided, StoreEr
                 match p.clone().reject(req.user, now) {
                     Ok(()) => {
                         return Ok(Decided::AskRejectReason(RejectPrompt {
-                            proposal_id: p.id.clone(),
+                            value: req.value.to_string(),
                             channel: req.channel.map(str::to_string),
                             message_ts: req.message_ts.map(str::to_string),
                             summary: reject_summary(&p, incident.as_ref()),
@@ -271,7 +274,7 @@ pub fn decide(state: &SharedState, req: &Request<'_>) -> Result<Decided, StoreEr
                     Err(e) => Err(e),
                 }
             }
-            Verb::Reject { reason } => p.reject(req.user, now).map(|()| {
+            Verb::Reject { reason, .. } => p.reject(req.user, now).map(|()| {
                 p.governance.reject_reason = reason.clone();
                 None
             }),
@@ -454,7 +457,13 @@ fn applied(
         None => (
             "proposal_rejected",
             Decided::Rejected,
-            serde_json::json!({ "reason": p.governance.reject_reason }),
+            serde_json::json!({
+                "reason": p.governance.reject_reason,
+                "modal_error": match &req.verb {
+                    Verb::Reject { modal_error, .. } => modal_error.clone(),
+                    _ => None,
+                },
+            }),
         ),
     };
     if let (Some(d), serde_json::Value::Object(c)) = (detail.as_object_mut(), call) {

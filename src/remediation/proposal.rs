@@ -124,6 +124,9 @@ pub struct Governance {
     /// The proposal that undoes this one, once someone asked.
     #[serde(default)]
     pub undone_by: Option<String>,
+    /// The policy was applied (once, when the proposal was created).
+    #[serde(default)]
+    pub admitted: bool,
 }
 
 fn one() -> u8 {
@@ -144,6 +147,7 @@ impl Default for Governance {
             prior: None,
             undo_of: None,
             undone_by: None,
+            admitted: false,
         }
     }
 }
@@ -331,9 +335,22 @@ impl Proposal {
         Ok(())
     }
 
-    /// The SHA-256 of the call this proposal will send.
+    /// The SHA-256 of the call this proposal will send (of every call, for a group proposal).
     pub fn call_hash(&self) -> String {
-        call_hash(&self.call)
+        if self.batch.is_empty() {
+            return call_hash(&self.call);
+        }
+        let all: Vec<String> = self.batch.iter().map(|b| call_hash(&b.call)).collect();
+        hex::encode(Sha256::digest(all.join(",").as_bytes()))
+    }
+
+    /// Every connector the proposal's calls go to.
+    pub fn connector_ids(&self) -> Vec<&str> {
+        if self.batch.is_empty() {
+            vec![self.connector_id.as_str()]
+        } else {
+            self.batch.iter().map(|b| b.connector_id.as_str()).collect()
+        }
     }
 
     /// Records `user`'s approval of the call they saw. With enough distinct approvers the

@@ -1,6 +1,7 @@
 //! Slack Web API simulator (`/api/chat.postMessage`, `chat.update`, `chat.postEphemeral`,
-//! `auth.test`, `usergroups.users.list`): Bearer-token auth with Slack's `{ok:false,error}`
-//! answers, 429 with `Retry-After`, JSON or form bodies, GET query arguments. Also signs requests the way Slack signs them, so tests
+//! `auth.test`, `usergroups.users.list`, `views.open`): Bearer-token auth with Slack's
+//! `{ok:false,error}` answers, 429 with `Retry-After`, JSON or form bodies, GET query
+//! arguments. Trigger ids are issued per click and, as in Slack, open one modal within 3 s. Also signs requests the way Slack signs them, so tests
 //! and the demo can click buttons through the real verifier.
 
 use super::{take_fault, Fault};
@@ -76,6 +77,9 @@ struct Inner {
     clock: Option<crate::clock::SharedClock>,
     /// User groups (`S…`) and their members, for `usergroups.users.list`.
     usergroups: std::collections::BTreeMap<String, Vec<String>>,
+    /// Trigger ids handed out with clicks: when, and whether a modal already used them.
+    triggers: Vec<(String, std::time::Instant, bool)>,
+    next_view: u64,
 }
 
 impl Inner {
@@ -153,6 +157,20 @@ impl SlackSim {
 
     pub fn inject(&self, fault: Fault) {
         self.lock().faults.push(fault);
+    }
+
+    /// A fresh `trigger_id` for a click, valid for one `views.open` within 3 s.
+    pub fn issue_trigger_id(&self) -> String {
+        let mut inner = self.lock();
+        let n = inner.triggers.len() as u64 + 1;
+        let id = format!(
+            "82100000{n:05}.7000000000001.{:032x}",
+            rand::random::<u128>()
+        );
+        inner
+            .triggers
+            .push((id.clone(), std::time::Instant::now(), false));
+        id
     }
 
     /// Stamps recorded calls with `clock` instead of the system clock.
@@ -416,6 +434,7 @@ async fn handle(
                 ),
             },
         },
+        "views.open" => views_open(&mut inner, &parsed),
         "chat.postEphemeral" => {
             let ts = format!("1732500000.{:06}", inner.next_ts);
             inner.next_ts += 1;
@@ -433,6 +452,151 @@ async fn handle(
         ok,
     });
     slack_json(StatusCode::OK, answer)
+}
+
+/// Slack's limits for a modal (views reference): title, submit and close ≤ 24 characters,
+/// ≤ 100 blocks, `submit` required with an input block, `private_metadata` ≤ 3000,
+/// `callback_id` ≤ 255.
+fn modal_problems(view: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let text_len = |v: Option<&Value>| {
+        v.and_then(|t| t.get("text"))
+            .and_then(|t| t.as_str())
+            .map(|t| t.chars().count())
+    };
+    if view.get("type").and_then(|t| t.as_str()) != Some("modal") {
+        out.push("view.type must be modal".into());
+    }
+    match text_len(view.get("title")) {
+        Some(1..=24) => {}
+        _ => out.push("title must be plain_text of 1-24 characters".into()),
+    }
+    for k in ["submit", "close"] {
+        if text_len(view.get(k)).is_some_and(|n| n > 24) {
+            out.push(format!("{k} longer than 24 characters"));
+        }
+    }
+    let blocks = view
+        .get("blocks")
+        .and_then(|b| b.as_array())
+        .cloned()
+        .unwrap_or_default();
+    if blocks.is_empty() || blocks.len() > 100 {
+        out.push("a modal needs 1-100 blocks".into());
+    }
+    let has_input = blocks
+        .iter()
+        .any(|b| b.get("type").and_then(|t| t.as_str()) == Some("input"));
+    if has_input && view.get("submit").is_none() {
+        out.push("submit is required when an input block is present".into());
+    }
+    if view
+        .get("private_metadata")
+        .and_then(|m| m.as_str())
+        .is_some_and(|m| m.len() > 3000)
+    {
+        out.push("private_metadata longer than 3000".into());
+    }
+    if view
+        .get("callback_id")
+        .and_then(|m| m.as_str())
+        .is_some_and(|m| m.len() > 255)
+    {
+        out.push("callback_id longer than 255".into());
+    }
+    out
+}
+
+fn views_open(inner: &mut Inner, parsed: &Value) -> (bool, Option<String>, Value) {
+    let fail = |error: &str| (false, None, json!({"ok": false, "error": error}));
+    let Some(trigger) = parsed.get("trigger_id").and_then(|t| t.as_str()) else {
+        return fail("invalid_arguments");
+    };
+    let Some(entry) = inner.triggers.iter_mut().find(|(id, _, _)| id == trigger) else {
+        return fail("invalid_trigger_id");
+    };
+    if entry.2 {
+        return fail("exchanged_trigger_id");
+    }
+    if entry.1.elapsed() > std::time::Duration::from_secs(3) {
+        return fail("expired_trigger_id");
+    }
+    // A JSON post carries the view as an object; a form post as a JSON string.
+    let view = match parsed.get("view") {
+        Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::Null),
+        Some(v) => v.clone(),
+        None => Value::Null,
+    };
+    let problems = modal_problems(&view);
+    if !problems.is_empty() {
+        return (
+            false,
+            None,
+            json!({"ok": false, "error": "invalid_arguments", "response_metadata": {"messages": problems}}),
+        );
+    }
+    entry.2 = true;
+    inner.next_view += 1;
+    let id = format!("V{:010}", inner.next_view);
+    let mut opened = view.clone();
+    if let Some(o) = opened.as_object_mut() {
+        o.insert("id".into(), json!(id));
+        o.insert("team_id".into(), json!("T0TEAM0001"));
+        o.insert("state".into(), json!({"values": {}}));
+        o.insert(
+            "hash".into(),
+            json!(format!("1732500000.{:08x}", inner.next_view)),
+        );
+        o.insert("root_view_id".into(), json!(id));
+        o.insert("previous_view_id".into(), Value::Null);
+        o.insert("app_id".into(), json!("A0APPID001"));
+        o.insert("bot_id".into(), json!(BOT_ID));
+        o.insert("clear_on_close".into(), json!(false));
+        o.insert("notify_on_close".into(), json!(false));
+        o.insert("external_id".into(), json!(""));
+    }
+    (true, Some(id), json!({"ok": true, "view": opened}))
+}
+
+/// The `view_submission` Slack sends when `user` submits the modal that `opened` (a recorded
+/// `views.open` call) showed, with `values` typed into its inputs as
+/// `(block_id, action_id, text)`; form-encoded as Slack posts it.
+pub fn view_submission_body(
+    user_id: &str,
+    opened: &SlackCall,
+    values: &[(&str, &str, Option<&str>)],
+) -> Vec<u8> {
+    let mut view = opened.body.get("view").cloned().unwrap_or(Value::Null);
+    let mut state = serde_json::Map::new();
+    for (block, action, text) in values {
+        let entry = state.entry(block.to_string()).or_insert_with(|| json!({}));
+        entry[*action] = json!({"type": "plain_text_input", "value": text});
+    }
+    let id = opened.ts.clone().unwrap_or_default();
+    if let Some(o) = view.as_object_mut() {
+        o.insert("id".into(), json!(id));
+        o.insert("team_id".into(), json!("T0TEAM0001"));
+        o.insert("state".into(), json!({"values": state}));
+        o.insert("hash".into(), json!("1732500000.cd33ad1f"));
+        o.insert("root_view_id".into(), json!(id));
+        o.insert("app_id".into(), json!("A0APPID001"));
+        o.insert("bot_id".into(), json!(BOT_ID));
+    }
+    let payload = json!({
+        "type": "view_submission",
+        "team": {"id": "T0TEAM0001", "domain": "acme-data"},
+        "user": {"id": user_id, "username": user_id.to_lowercase(), "name": user_id.to_lowercase(), "team_id": "T0TEAM0001"},
+        "api_app_id": "A0APPID001",
+        "token": "ignored-verification-token",
+        "trigger_id": "8210000000099.7000000000001.0123456789abcdef0123456789abcdef",
+        "view": view,
+        "response_urls": [],
+        "is_enterprise_install": false,
+        "enterprise": null
+    });
+    serde_urlencoded::to_string([("payload", payload.to_string())])
+        .unwrap_or_default()
+        .into_bytes()
 }
 
 /// A POST to a `response_url` (slash command or interaction answer): recorded as a call with
@@ -513,13 +677,33 @@ pub fn click_body(
     channel: &str,
     message_ts: &str,
 ) -> Vec<u8> {
+    click_body_with_trigger(
+        user_id,
+        action_id,
+        value,
+        channel,
+        message_ts,
+        "8210000000001.7000000000001.abcdef0123456789abcdef0123456789",
+    )
+}
+
+/// [`click_body`] with a `trigger_id` from [`SlackSim::issue_trigger_id`], so the click can
+/// open a modal.
+pub fn click_body_with_trigger(
+    user_id: &str,
+    action_id: &str,
+    value: &str,
+    channel: &str,
+    message_ts: &str,
+    trigger_id: &str,
+) -> Vec<u8> {
     let payload = json!({
         "type": "block_actions",
         "user": {"id": user_id, "username": user_id.to_lowercase(), "name": user_id.to_lowercase(), "team_id": "T0TEAM0001"},
         "api_app_id": "A0APPID001",
         "token": "ignored-verification-token",
         "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": false},
-        "trigger_id": "8210000000001.7000000000001.abcdef0123456789abcdef0123456789",
+        "trigger_id": trigger_id,
         "team": {"id": "T0TEAM0001", "domain": "acme-data"},
         "enterprise": null,
         "is_enterprise_install": false,

@@ -288,6 +288,20 @@ impl SlackWebClient {
             .await
             .map(|r| r.users.into_iter().map(|u| u.to_string()).collect())
     }
+
+    /// `views.open`: shows a modal to the person whose click gave `trigger_id` (valid for
+    /// 3 s, once). Only `ok` is read from the answer.
+    pub async fn open_modal(&self, trigger_id: &str, view: SlackView) -> Result<(), SlackError> {
+        let session = self.client.open_session(&self.token);
+        let req = SlackApiViewsOpenRequest::new(trigger_id.to_string().into(), view);
+        self.run(
+            session
+                .http_session_api
+                .http_post::<_, serde::de::IgnoredAny>("views.open", &req, None),
+        )
+        .await
+        .map(|_| ())
+    }
 }
 
 fn map_error(e: slack_morphism::errors::SlackClientError) -> SlackError {

@@ -93,13 +93,26 @@ pub enum Command {
     Unsnooze {
         connector: String,
     },
+    /// Show (`None`) or set a connector's rollout mode.
+    Mode {
+        connector: String,
+        change: Option<ModeChange>,
+    },
+}
+
+/// What `/fivetran mode <connector> <word>` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeChange {
+    Set(crate::remediation::policy::Mode),
+    /// Drop the override: the configuration decides again.
+    Default,
 }
 
 pub const DEFAULT_AUDIT_N: usize = 10;
 pub const MAX_AUDIT_N: usize = 50;
 
 /// Every subcommand, with its usage and one example (the help text is built from this).
-pub const SUBCOMMANDS: [(&str, &str, &str); 14] = [
+pub const SUBCOMMANDS: [(&str, &str, &str); 15] = [
     ("help", "help", "help"),
     (
         "health",
@@ -138,6 +151,11 @@ pub const SUBCOMMANDS: [(&str, &str, &str); 14] = [
         "snooze pg_prod 2h",
     ),
     ("unsnooze", "unsnooze <connector>", "unsnooze pg_prod"),
+    (
+        "mode",
+        "mode <connector> [monitor | approve | auto | default]",
+        "mode pg_prod auto",
+    ),
 ];
 
 pub fn usage(sub: &str) -> &'static str {
@@ -524,6 +542,43 @@ pub fn parse_text(text: &str) -> Result<Command, CommandError> {
                 connector: connector_word("unsnooze", c)?,
             })
         }
+        "mode" => {
+            let (c, change) = match args {
+                [c] => (c, None),
+                [c, m] => {
+                    let change = if m.eq_ignore_ascii_case("default") {
+                        ModeChange::Default
+                    } else {
+                        ModeChange::Set(crate::remediation::policy::Mode::parse(m).ok_or_else(
+                            || {
+                                CommandError::usage(
+                                    "mode",
+                                    format!(
+                                        "`{}` is not a mode: use `monitor`, `approve`, `auto`, or `default` to follow the configuration.",
+                                        crate::slack::blocks::clip(m, 20)
+                                    ),
+                                )
+                            },
+                        )?)
+                    };
+                    (c, Some(change))
+                }
+                [] => return Err(CommandError::usage(
+                    "mode",
+                    "name a connector, and optionally `monitor`, `approve`, `auto` or `default`.",
+                )),
+                _ => {
+                    return Err(CommandError::usage(
+                        "mode",
+                        "expected a connector and at most one mode.",
+                    ))
+                }
+            };
+            Ok(Command::Mode {
+                connector: connector_word("mode", c)?,
+                change,
+            })
+        }
         _ => Err(CommandError::UnknownSubcommand {
             given: crate::slack::blocks::clip(first, 40),
             suggestions: did_you_mean(&sub, SUBCOMMANDS.iter().map(|(n, _, _)| *n), 3),
@@ -826,6 +881,36 @@ mod tests {
     }
 
     #[test]
+    fn mode() {
+        use crate::remediation::policy::Mode;
+        assert_eq!(
+            ok("mode pg_prod"),
+            Command::Mode {
+                connector: "pg_prod".into(),
+                change: None
+            }
+        );
+        assert_eq!(
+            ok("mode pg_prod Monitor"),
+            Command::Mode {
+                connector: "pg_prod".into(),
+                change: Some(ModeChange::Set(Mode::Monitor))
+            }
+        );
+        assert_eq!(
+            ok("mode pg_prod default"),
+            Command::Mode {
+                connector: "pg_prod".into(),
+                change: Some(ModeChange::Default)
+            }
+        );
+        assert_eq!(problem("mode pg_prod yolo").0, "mode");
+        assert!(problem("mode pg_prod yolo").1.contains("not a mode"));
+        assert_eq!(problem("mode").0, "mode");
+        assert_eq!(problem("mode a b c").0, "mode");
+    }
+
+    #[test]
     fn unknown_subcommands_get_suggestions() {
         let unknown = |t: &str| match parse_text(t) {
             Err(CommandError::UnknownSubcommand { given, suggestions }) => (given, suggestions),
@@ -926,6 +1011,12 @@ mod tests {
             "helth",
             "subscribtions",
             "xyzzy",
+            "mode pg_prod",
+            "mode pg_prod AUTO",
+            "mode pg_prod default",
+            "mode pg_prod watch",
+            "mode",
+            "mode a b c",
         ];
         let table: String = inputs
             .iter()

@@ -1,5 +1,6 @@
 //! Interactivity payloads: Slack posts `payload=<json>` form-encoded. We read button clicks
-//! from slack-morphism's `block_actions` model.
+//! from slack-morphism's `block_actions` model, and the reject-reason modal's
+//! `view_submission`.
 
 use crate::limits::{
     check_chars, json_depth, MAX_ACTION_ID_CHARS, MAX_ACTION_VALUE_CHARS, MAX_FORM_FIELDS,
@@ -18,6 +19,27 @@ pub struct Click {
     pub channel_id: Option<String>,
     pub message_ts: Option<String>,
     pub response_url: Option<String>,
+    /// Lets the app open a modal for this click, within 3 s.
+    pub trigger_id: Option<String>,
+}
+
+/// A submitted modal, reduced to what syncwarden's modals need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    pub user_id: String,
+    pub callback_id: String,
+    pub private_metadata: String,
+    /// Plain-text inputs by `(block_id, action_id)`.
+    pub values: Vec<((String, String), Option<String>)>,
+}
+
+impl Submission {
+    pub fn value(&self, block_id: &str, action_id: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|((b, a), _)| b == block_id && a == action_id)
+            .and_then(|(_, v)| v.as_deref())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,6 +54,7 @@ pub enum InteractionError {
 
 pub enum Interaction {
     Click(Click),
+    ViewSubmission(Submission),
     /// A payload type or action we do not handle (logged and acknowledged).
     Other(String),
 }
@@ -69,6 +92,9 @@ pub fn parse(body: &[u8]) -> Result<Interaction, InteractionError> {
         .chars()
         .take(64)
         .collect::<String>();
+    if kind == "view_submission" {
+        return view_submission(&raw).map(Interaction::ViewSubmission);
+    }
     if kind != "block_actions" {
         return Ok(Interaction::Other(format!("payload type {kind:?}")));
     }
@@ -107,6 +133,7 @@ fn check_limits(c: &Click) -> Result<(), InteractionError> {
         ("channel", c.channel_id.as_deref(), MAX_ID_CHARS),
         ("message_ts", c.message_ts.as_deref(), MAX_ID_CHARS),
         ("response_url", c.response_url.as_deref(), MAX_URL_CHARS),
+        ("trigger_id", c.trigger_id.as_deref(), MAX_ACTION_ID_CHARS),
     ];
     for (name, value, max) in fields {
         if let Some(v) = value {
@@ -165,7 +192,61 @@ fn parse_click(raw: &serde_json::Value) -> Result<Interaction, InteractionError>
         channel_id,
         message_ts,
         response_url: ev.response_url.map(|u| u.0.to_string()),
+        trigger_id: Some(ev.trigger_id.to_string()),
     }))
+}
+
+/// Modal values are capped by the input's own `max_length`; this bounds what a forged
+/// payload could make us keep.
+const MAX_SUBMITTED_VALUE: usize = 3000;
+
+fn view_submission(raw: &serde_json::Value) -> Result<Submission, InteractionError> {
+    let text = |p: &str| raw.pointer(p).and_then(|v| v.as_str()).map(str::to_string);
+    let user_id = text("/user/id").ok_or_else(|| InteractionError::BadPayload("no user".into()))?;
+    let callback_id = text("/view/callback_id").unwrap_or_default();
+    let private_metadata = text("/view/private_metadata").unwrap_or_default();
+    // Slack's own limits for these fields.
+    for (name, value, max) in [
+        ("user.id", user_id.as_str(), MAX_ID_CHARS),
+        (
+            "view.callback_id",
+            callback_id.as_str(),
+            MAX_ACTION_ID_CHARS,
+        ),
+        (
+            "view.private_metadata",
+            private_metadata.as_str(),
+            MAX_SUBMITTED_VALUE,
+        ),
+    ] {
+        check_chars(name, value, max).map_err(InteractionError::TooLarge)?;
+    }
+    if user_id.is_empty() {
+        return Err(InteractionError::BadPayload(
+            "a submission needs a user id".into(),
+        ));
+    }
+    let mut values = Vec::new();
+    if let Some(blocks) = raw
+        .pointer("/view/state/values")
+        .and_then(|v| v.as_object())
+    {
+        for (block_id, actions) in blocks.iter().take(MAX_ACTIONS) {
+            for (action_id, state) in actions.as_object().into_iter().flatten().take(MAX_ACTIONS) {
+                let value = state
+                    .get("value")
+                    .and_then(|v| v.as_str())
+                    .map(|v| v.chars().take(MAX_SUBMITTED_VALUE).collect());
+                values.push(((block_id.clone(), action_id.clone()), value));
+            }
+        }
+    }
+    Ok(Submission {
+        user_id,
+        callback_id,
+        private_metadata,
+        values,
+    })
 }
 
 fn lenient_click(raw: &serde_json::Value) -> Option<Click> {
@@ -189,6 +270,7 @@ fn lenient_click(raw: &serde_json::Value) -> Option<Click> {
             .or_else(|| raw.pointer("/message/ts"))
             .and_then(text),
         response_url: raw.get("response_url").and_then(text),
+        trigger_id: raw.get("trigger_id").and_then(text),
     })
 }
 
@@ -213,6 +295,52 @@ mod tests {
         assert_eq!(c.value, "PROPOSAL_ID");
         assert_eq!(c.channel_id.as_deref(), Some("C0ALERTS01"));
         assert_eq!(c.message_ts.as_deref(), Some("1732500000.000100"));
+        assert_eq!(
+            c.trigger_id.as_deref(),
+            Some("8210000000001.7000000000001.abcdef0123456789abcdef0123456789")
+        );
+    }
+
+    #[test]
+    fn parses_a_view_submission() {
+        // Shaped like Slack's view_submission reference payload.
+        let json = serde_json::json!({
+            "type": "view_submission",
+            "team": {"id": "T0TEAM0001", "domain": "acme-data"},
+            "user": {"id": "U0APPROVER", "username": "jane", "name": "jane", "team_id": "T0TEAM0001"},
+            "api_app_id": "A0APPID001",
+            "token": "ignored",
+            "trigger_id": "12466734323.1395872398",
+            "view": {
+                "id": "VNHU13V36", "team_id": "T0TEAM0001", "type": "modal",
+                "blocks": [], "private_metadata": "{\"value\":\"p_1\"}",
+                "callback_id": "reject_reason",
+                "state": {"values": {"reason": {"reason": {"type": "plain_text_input", "value": "wrong connector"}}}},
+                "hash": "156663117.cd33ad1f",
+                "title": {"type": "plain_text", "text": "Reject fix"},
+                "clear_on_close": false, "notify_on_close": false,
+                "root_view_id": "VNHU13V36", "app_id": "A0APPID001", "bot_id": "B0BOTID001"
+            },
+            "response_urls": [],
+            "is_enterprise_install": false,
+            "enterprise": null
+        });
+        let Interaction::ViewSubmission(s) = parse(&form(&json.to_string())).unwrap() else {
+            panic!("expected a submission")
+        };
+        assert_eq!(s.user_id, "U0APPROVER");
+        assert_eq!(s.callback_id, "reject_reason");
+        assert_eq!(s.private_metadata, r#"{"value":"p_1"}"#);
+        assert_eq!(s.value("reason", "reason"), Some("wrong connector"));
+        // An empty optional input arrives with a null value.
+        let empty = json
+            .to_string()
+            .replace(r#""value": "wrong connector""#, r#""value": null"#);
+        let empty = empty.replace(r#""value":"wrong connector""#, r#""value":null"#);
+        let Interaction::ViewSubmission(s) = parse(&form(&empty)).unwrap() else {
+            panic!("expected a submission")
+        };
+        assert_eq!(s.value("reason", "reason"), None);
     }
 
     #[test]

@@ -567,6 +567,81 @@ pub fn audit(records: &[AuditRecord], scope: &str, chain_ok: bool) -> Value {
     ephemeral(&format!("{} audit record(s)", records.len()), blocks)
 }
 
+/// What `/fivetran mode` says about a connector's mode and where it comes from.
+pub struct ModeView<'a> {
+    pub label: &'a str,
+    pub mode: crate::remediation::policy::Mode,
+    /// Where the effective mode comes from, in words ([`crate::remediation::policy::ModeSource::describe`]:
+    /// built from validated ids, so it is mrkdwn already).
+    pub source: &'a str,
+    /// What the configuration alone would give.
+    pub configured: crate::remediation::policy::Mode,
+}
+
+fn mode_meaning(m: crate::remediation::policy::Mode) -> &'static str {
+    use crate::remediation::policy::Mode;
+    match m {
+        Mode::Monitor => "alerts only, no buttons; nothing runs",
+        Mode::Approve => "Approve / Reject buttons; nothing runs without an approver",
+        Mode::Auto => {
+            "low-risk fixes run at once within the daily budget; the rest need an approver"
+        }
+    }
+}
+
+/// `/fivetran mode <connector>`: the current mode, privately.
+pub fn mode_shown(v: &ModeView<'_>) -> Value {
+    let text = format!(
+        "{} is in *{}* mode ({}): {}.",
+        v.label,
+        v.mode.as_str(),
+        v.source,
+        mode_meaning(v.mode)
+    );
+    ephemeral(
+        &text,
+        vec![
+            section(&text),
+            context(&format!(
+                "The configuration says *{}*; a `/fivetran mode` override wins over it until `/fivetran mode <connector> default`.",
+                v.configured.as_str()
+            )),
+        ],
+    )
+}
+
+/// A mode change, posted in the channel so the team sees it.
+pub fn mode_changed(
+    user: &str,
+    v: &ModeView<'_>,
+    before: crate::remediation::policy::Mode,
+    breaker_rearmed: bool,
+) -> Value {
+    let text = format!(
+        "{} set {} to *{}* mode (was {}): {}.",
+        mention(user),
+        v.label,
+        v.mode.as_str(),
+        before.as_str(),
+        mode_meaning(v.mode)
+    );
+    let mut notes = vec![format!("Source: {}.", v.source)];
+    if breaker_rearmed {
+        notes.push("Automatic fixes were stopped by the breaker; they are re-enabled.".into());
+    }
+    message(
+        "in_channel",
+        &text,
+        vec![section(&text), context(&notes.join(" "))],
+    )
+}
+
+/// A mode change someone may not make.
+pub fn mode_refused(why: &str) -> Value {
+    let text = format!(":no_entry: {}", escape(why));
+    ephemeral(&text, vec![section(&text)])
+}
+
 /// A tiny snapshot check for tests (no extra dependency): compares text with
 /// `src/slack/snapshots/<name>`; `UPDATE_SNAPSHOTS=1 cargo test` writes them instead.
 #[cfg(test)]
@@ -824,6 +899,29 @@ mod tests {
                 "HTTP 503 ServiceUnavailable: try later",
             ),
         );
+    }
+
+    #[test]
+    fn mode_replies_snapshot() {
+        use crate::remediation::policy::Mode;
+        let v = ModeView {
+            label: "*pg_prod* (`speak_inexpensive`)",
+            mode: Mode::Auto,
+            source: "set by <@U0ALICE001> with /fivetran mode at 2026-11-25 10:00 UTC",
+            configured: Mode::Approve,
+        };
+        snap("mode_shown", &mode_shown(&v));
+        snap(
+            "mode_changed",
+            &mode_changed("U0ALICE001", &v, Mode::Approve, true),
+        );
+        let refused = mode_refused("You can't change the mode: you are not an approver for this connector; ask one of: <@U0OWNER01>.");
+        snap("mode_refused", &refused);
+        assert_eq!(
+            mode_changed("U1", &v, Mode::Approve, false)["response_type"],
+            "in_channel"
+        );
+        assert_eq!(mode_shown(&v)["response_type"], "ephemeral");
     }
 
     #[test]

@@ -95,7 +95,7 @@ async fn happy_path_runs_exactly_one_sync_with_the_right_auth_and_body() {
 async fn reject_makes_no_fivetran_write() {
     let mut t = World::new().await;
     let msg = t.alert("s1").await;
-    assert_eq!(t.click(&msg, "reject", APPROVER).await, 200);
+    t.reject(&msg, APPROVER, None).await;
     t.run_jobs().await;
     assert!(t.fivetran().is_empty());
     let updates = t.slack();

@@ -251,3 +251,97 @@ async fn export_writes_every_record_with_its_hash_as_json_lines() {
     let run = syncwarden(&["audit", "export", "--since", "2020-01-01"], base.path());
     assert_eq!(run.stdout.lines().count() as u64, n);
 }
+
+#[tokio::test]
+async fn a_daily_checkpoint_posts_the_head_hash_and_count_and_schedules_the_next() {
+    use chrono::TimeZone;
+    const AUDIT_CHANNEL: &str = "C0AUDIT001";
+    let mut t = World::build(&[APPROVER], |s, _| {
+        s.audit.checkpoint = Some((
+            AUDIT_CHANNEL.into(),
+            chrono::NaiveTime::from_hms_opt(0, 0, 0).unwrap(),
+        ));
+    })
+    .await;
+    let pending: Vec<_> = t
+        .state
+        .store
+        .jobs()
+        .unwrap()
+        .into_iter()
+        .filter(|j| j.kind == syncwarden::store::jobs::JobKind::AuditCheckpoint)
+        .collect();
+    assert_eq!(pending.len(), 1, "scheduled at start-up");
+    let midnight = chrono::Utc.with_ymd_and_hms(2026, 11, 26, 0, 0, 0).unwrap();
+    assert_eq!(pending[0].due_at, midnight);
+    // Starting again (same store) does not queue a second one.
+    syncwarden::checkpoint::ensure_scheduled(
+        &t.state.store,
+        t.state.settings.audit.checkpoint.as_ref(),
+        midnight - chrono::Duration::hours(1),
+    )
+    .unwrap();
+    assert_eq!(
+        t.state
+            .store
+            .jobs()
+            .unwrap()
+            .iter()
+            .filter(|j| j.kind == syncwarden::store::jobs::JobKind::AuditCheckpoint)
+            .count(),
+        1
+    );
+
+    let msg = t.alert("s1").await;
+    t.click(&msg, "approve", APPROVER).await;
+    t.run_jobs().await;
+    t.fivetran();
+    t.slack();
+    t.clock.set(midnight - chrono::Duration::seconds(1));
+    t.run_jobs().await;
+    assert!(t.slack().is_empty(), "not before its time");
+
+    t.clock.set(midnight);
+    let (head_seq, head_hash) = t.state.store.audit_head().unwrap().unwrap();
+    t.run_jobs().await;
+    let posted = t.slack();
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert_eq!(posted[0].method, "chat.postMessage");
+    assert_eq!(posted[0].channel(), Some(AUDIT_CHANNEL));
+    let shown = posted[0].body.to_string();
+    assert!(shown.contains(&format!("Records: *{head_seq}*")), "{shown}");
+    assert!(shown.contains(&head_hash), "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "syncwarden audit verify --checkpoint {head_seq}:{head_hash}"
+        )),
+        "{shown}"
+    );
+    assert!(shown.contains("Hash chain verified"), "{shown}");
+    let record = t
+        .audit()
+        .into_iter()
+        .find(|r| r.entry.kind == "audit_checkpoint_posted")
+        .unwrap();
+    assert_eq!(
+        record.seq,
+        head_seq + 1,
+        "appended after the head it reports"
+    );
+    assert_eq!(record.entry.detail["head"], head_hash);
+    assert_eq!(record.entry.detail["channel"], AUDIT_CHANNEL);
+    let next: Vec<_> = t
+        .state
+        .store
+        .jobs()
+        .unwrap()
+        .into_iter()
+        .filter(|j| j.kind == syncwarden::store::jobs::JobKind::AuditCheckpoint)
+        .collect();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].due_at, midnight + chrono::Duration::days(1));
+    // The posted checkpoint verifies against the stored log.
+    let cp: syncwarden::store::audit::Checkpoint =
+        format!("{head_seq}:{head_hash}").parse().unwrap();
+    assert!(t.state.store.verify_audit(Some(cp)).unwrap().is_ok());
+}

@@ -190,7 +190,7 @@ async fn a_requester_may_not_approve_their_own_request_but_may_withdraw_it() {
     assert_eq!(t.proposal_of(&msg).state, ProposalState::Proposed);
 
     let second = t.request("/fivetran resume pg_prod", APPROVER).await;
-    t.click(&second, "reject", APPROVER).await;
+    t.reject(&second, APPROVER, Some("asked by mistake")).await;
     t.run_jobs().await;
     assert_eq!(t.proposal_of(&second).state, ProposalState::Rejected);
     t.slack();

@@ -65,4 +65,16 @@ fn example_config_loads_and_validates() {
     assert_eq!(settings.fivetran_api_base, "https://api.fivetran.com");
     assert_eq!(settings.slack_api_base, "https://slack.com/api");
     assert!(!settings.approvers.is_empty());
+    // The annotated policy example is valid and means what its comments say.
+    use syncwarden::remediation::policy::{Mode, RuleScope};
+    assert_eq!(settings.policy.default_mode, Mode::Approve);
+    assert_eq!(settings.policy.approver_groups, vec!["S0123DATA"]);
+    assert_eq!(settings.policy.auto.max_per_connector_per_day, 3);
+    assert_eq!(settings.policy.rules.len(), 2);
+    assert_eq!(
+        settings.policy.rules[0].scope,
+        RuleScope::Group("finance_warehouse".into())
+    );
+    assert_eq!(settings.policy.rules[1].mode, Some(Mode::Auto));
+    assert_eq!(settings.audit.checkpoint, None, "commented out");
 }

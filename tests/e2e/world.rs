@@ -9,7 +9,10 @@ use syncwarden::app::{AppState, SharedState};
 use syncwarden::clock::ManualClock;
 use syncwarden::fivetran::webhook;
 use syncwarden::sim::fivetran::{FivetranSim, RecordedRequest};
-use syncwarden::sim::slack::{click_body, command_body, signed_headers, SlackCall, SlackSim};
+use syncwarden::sim::slack::{
+    click_body_with_trigger, command_body, signed_headers, view_submission_body, SlackCall,
+    SlackSim,
+};
 use syncwarden::sim::stack::{SimStack, APPROVER, CHANNEL, SLACK_SIGNING_SECRET, WEBHOOK_SECRET};
 use syncwarden::slack::blocks::limit_violations;
 use syncwarden::store::audit::AuditRecord;
@@ -167,7 +170,8 @@ impl World {
     }
 
     pub async fn click_value(&self, action_id: &str, value: &str, user: &str, ts: &str) -> u16 {
-        let body = click_body(user, action_id, value, CHANNEL, ts);
+        let trigger = self.stack.slack.issue_trigger_id();
+        let body = click_body_with_trigger(user, action_id, value, CHANNEL, ts, &trigger);
         let headers = signed_headers(SLACK_SIGNING_SECRET, self.clock_ts(), &body);
         self.post("/slack/interactions", &headers, body).await.0
     }
@@ -179,7 +183,27 @@ impl World {
             .unwrap_or_else(|| panic!("message has no {action_id} button"));
         let ts = msg.ts.clone().expect("posted message has a ts");
         let channel = msg.channel().expect("posted message has a channel");
-        let body = click_body(user, action_id, &value, channel, &ts);
+        let trigger = self.stack.slack.issue_trigger_id();
+        let body = click_body_with_trigger(user, action_id, &value, channel, &ts, &trigger);
+        let headers = signed_headers(SLACK_SIGNING_SECRET, self.clock_ts(), &body);
+        self.post("/slack/interactions", &headers, body).await.0
+    }
+
+    /// Clicks Reject as `user`, expects the reason modal to open, and submits it with
+    /// `reason` (None leaves the optional field empty). Returns the opened modal's call.
+    pub async fn reject(&mut self, msg: &SlackCall, user: &str, reason: Option<&str>) -> SlackCall {
+        assert_eq!(self.click(msg, "reject", user).await, 200);
+        let opened = self.slack();
+        assert_eq!(opened.len(), 1, "the reason modal opens: {opened:?}");
+        assert_eq!(opened[0].method, "views.open");
+        assert!(opened[0].ok, "{:?}", opened[0].body);
+        assert_eq!(self.submit_view(&opened[0], user, reason).await, 200);
+        opened[0].clone()
+    }
+
+    /// Submits a modal opened by `opened` as `user`, with `reason` in the reject modal's input.
+    pub async fn submit_view(&self, opened: &SlackCall, user: &str, reason: Option<&str>) -> u16 {
+        let body = view_submission_body(user, opened, &[("reason", "reason", reason)]);
         let headers = signed_headers(SLACK_SIGNING_SECRET, self.clock_ts(), &body);
         self.post("/slack/interactions", &headers, body).await.0
     }
@@ -296,6 +320,19 @@ impl World {
         let msg = posted.remove(0);
         assert_eq!(msg.method, "chat.postMessage");
         msg
+    }
+
+    /// Delivers a successful sync for the default connection, ending its failure streak (the
+    /// next failure opens a new alert). Returns the Slack calls the recovery made.
+    pub async fn recover(&mut self, sync_id: &str) -> Vec<SlackCall> {
+        let (status, _) = self
+            .fivetran_webhook(&success_of(CONNECTION, sync_id))
+            .await;
+        assert_eq!(status, 200);
+        self.run_jobs().await;
+        let reads = self.fivetran();
+        assert!(reads.iter().all(|r| r.method == "GET"), "{reads:?}");
+        self.slack()
     }
 
     /// The current stored state of the proposal a message is about.
