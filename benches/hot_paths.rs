@@ -161,6 +161,10 @@ fn audit(c: &mut Criterion) {
         let v = serde_json::json!({"event":"sync_end","created":"2023-07-07T09:56:43.688Z","connector_type":"postgres","connector_id":"speak_inexpensive","connector_name":"pg_prod","sync_id": format!("bench-{n}"),"destination_group_id":"deck_enjoy","data":{"status":"SUCCESSFUL"}});
         WebhookEvent::parse(v.to_string().as_bytes()).expect("body")
     };
+    let policy = syncwarden::remediation::policy::Policy::new(
+        ["U0APPROVER".to_string()],
+        std::time::Duration::from_secs(4 * 3600),
+    );
     let mut g = c.benchmark_group("ingest_record");
     g.bench_function("one_per_transaction", |b| {
         b.iter_batched(
@@ -170,7 +174,7 @@ fn audit(c: &mut Criterion) {
             },
             |(event, payload)| {
                 store
-                    .transact(now, |tx| record(tx, &event, &payload))
+                    .transact(now, |tx| record(tx, &policy, &event, &payload))
                     .expect("record")
             },
             BatchSize::SmallInput,
@@ -192,7 +196,7 @@ fn audit(c: &mut Criterion) {
                     .transact(now, |tx| {
                         batch
                             .iter()
-                            .map(|(e, p)| record(tx, e, p))
+                            .map(|(e, p)| record(tx, &policy, e, p))
                             .collect::<Result<Vec<_>, _>>()
                     })
                     .expect("record")

@@ -18,6 +18,8 @@ pub struct AppState {
     pub fivetran: FivetranClient,
     pub slack: SlackWebClient,
     pub policy: Policy,
+    /// Members of the Slack user groups the policy names (cached).
+    pub approver_groups: crate::remediation::approver_groups::ApproverGroups,
     pub redactor: Redactor,
     /// Present when `[llm]` is configured.
     pub llm: Option<crate::diagnosis::llm::LlmClient>,
@@ -78,6 +80,8 @@ impl AppState {
         // Compile the rule tables now rather than on the first alert (hundreds of ms).
         let _ = crate::diagnosis::classify::classify_message("warm-up", None);
         let _ = redactor.redact_strict("warm-up");
+        let start = clock.now();
+        crate::checkpoint::ensure_scheduled(&store, settings.audit.checkpoint.as_ref(), start)?;
         let llm = settings
             .llm
             .clone()
@@ -90,6 +94,9 @@ impl AppState {
             clock,
             fivetran,
             slack,
+            approver_groups: crate::remediation::approver_groups::ApproverGroups::new(
+                policy.approver_groups_refresh,
+            ),
             policy,
             redactor,
             jobs_ready: Notify::new(),
@@ -109,7 +116,15 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(crate::worker::run(state.clone(), stop_rx));
+    let worker = tokio::spawn(crate::worker::run(
+        state.clone(),
+        stop_rx.clone(),
+        state.settings.workers,
+    ));
+    let groups = tokio::spawn(crate::remediation::approver_groups::refresh_loop(
+        state.clone(),
+        stop_rx,
+    ));
     let router = crate::http::router(state.clone());
     tracing::info!(addr = %listener.local_addr()?, "syncwarden listening");
     axum::serve(listener, router)
@@ -117,6 +132,7 @@ pub async fn serve(
         .await?;
     let _ = stop_tx.send(true);
     let _ = worker.await;
+    let _ = groups.await;
     state.store.flush().await?;
     tracing::info!("syncwarden stopped; store flushed");
     Ok(())

@@ -163,12 +163,54 @@ pub enum EventsCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum JobsCommand {
+    /// Queued jobs (or, with --dead, jobs that failed for good).
     List {
         #[arg(long)]
         json: bool,
+        /// The dead-letter list instead of the queue.
+        #[arg(long)]
+        dead: bool,
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Put dead jobs back in the queue, due now, with a fresh attempt count.
+    Retry {
+        /// Dead job ids (see `jobs list --dead`).
+        ids: Vec<u64>,
+        /// Every dead job.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Forget dead jobs.
+    Drop {
+        ids: Vec<u64>,
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+fn selection(ids: Vec<u64>, all: bool) -> anyhow::Result<crate::jobs_admin::Selection> {
+    match (all, ids.is_empty()) {
+        (true, _) => Ok(crate::jobs_admin::Selection::AllDead),
+        (false, false) => Ok(crate::jobs_admin::Selection::Ids(ids)),
+        (false, true) => {
+            anyhow::bail!("name dead job ids (see `syncwarden jobs list --dead`) or pass --all")
+        }
+    }
+}
+
+fn report(verb: &str, done: &[u64], unknown: &[u64]) -> ExitCode {
+    println!("{verb} {} dead job(s): {:?}", done.len(), done);
+    if unknown.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("not in the dead-letter list: {unknown:?}");
+        ExitCode::from(2)
+    }
 }
 
 fn init_tracing(default: &str) {
@@ -334,26 +376,42 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Jobs {
-            command: JobsCommand::List { json, data_dir },
+            command:
+                JobsCommand::List {
+                    json,
+                    dead,
+                    data_dir,
+                },
         } => {
             let store = open_store(&cli.config, data_dir)?;
-            let mut out = std::io::stdout().lock();
-            for j in store.jobs()? {
-                if json {
-                    writeln!(out, "{}", serde_json::to_string(&j)?)?;
-                } else {
-                    writeln!(
-                        out,
-                        "{:>6}  due {}  {:<15} attempts {}  {}",
-                        j.id,
-                        j.due_at.format("%Y-%m-%d %H:%M:%S"),
-                        j.kind.name(),
-                        j.attempts,
-                        j.last_error.as_deref().unwrap_or("")
-                    )?;
-                }
-            }
+            crate::jobs_admin::list(&store, dead, json, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Jobs {
+            command: JobsCommand::Retry { ids, all, data_dir },
+        } => {
+            let which = selection(ids, all)?;
+            let store = open_store(&cli.config, data_dir)?;
+            let (done, unknown) = crate::jobs_admin::retry(
+                &store,
+                &which,
+                &crate::jobs_admin::operator(),
+                chrono::Utc::now(),
+            )?;
+            Ok(report("re-queued", &done, &unknown))
+        }
+        Command::Jobs {
+            command: JobsCommand::Drop { ids, all, data_dir },
+        } => {
+            let which = selection(ids, all)?;
+            let store = open_store(&cli.config, data_dir)?;
+            let (done, unknown) = crate::jobs_admin::drop(
+                &store,
+                &which,
+                &crate::jobs_admin::operator(),
+                chrono::Utc::now(),
+            )?;
+            Ok(report("dropped", &done, &unknown))
         }
         Command::Manifest { url } => {
             print!("{}", slack_manifest(&url)?);

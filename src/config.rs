@@ -111,6 +111,9 @@ pub struct ServerConfig {
     /// Memory for the store's page cache, in MiB. Records are written far more often than
     /// read back, so a small cache keeps memory flat as the store grows.
     pub cache_mb: u64,
+    /// Background workers running jobs (posts, calls, diagnoses) side by side; jobs about the
+    /// same message, connector or proposal still run one at a time, in order.
+    pub workers: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -295,9 +298,13 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./syncwarden-data"),
             public_url: None,
             cache_mb: crate::store::DEFAULT_CACHE_MB,
+            workers: DEFAULT_WORKERS,
         }
     }
 }
+
+/// `server.workers` when the config does not say.
+pub const DEFAULT_WORKERS: usize = 4;
 
 impl Default for FivetranConfig {
     fn default() -> Self {
@@ -359,6 +366,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// The store's page cache, in MiB (`server.cache_mb`).
     pub cache_mb: u64,
+    pub workers: usize,
     pub public_url: Option<String>,
     pub fivetran_api_base: String,
     pub fivetran_dashboard_url: String,
@@ -531,6 +539,9 @@ impl Config {
                 "must be between 1 and 65536 (MiB)",
             ));
         }
+        if !(1..=64).contains(&self.server.workers) {
+            return Err(key_error("server.workers", "must be between 1 and 64"));
+        }
         check_http_url("fivetran.api_base", &self.fivetran.api_base)?;
         check_http_url("fivetran.dashboard_url", &self.fivetran.dashboard_url)?;
         check_http_url("slack.api_base", &self.slack.api_base)?;
@@ -573,6 +584,7 @@ impl Config {
             listen,
             data_dir: self.server.data_dir.clone(),
             cache_mb: self.server.cache_mb,
+            workers: self.server.workers,
             public_url: self
                 .server
                 .public_url

@@ -3,6 +3,7 @@
 
 use crate::app::SharedState;
 use crate::fivetran::webhook::{EventKind, WebhookEvent};
+use crate::remediation::policy::Policy;
 use crate::store::audit::AuditEntry;
 use crate::store::events::StoredEvent;
 use crate::store::jobs::JobKind;
@@ -26,6 +27,7 @@ pub struct Recorded {
 /// (same dedupe key) changes nothing.
 pub fn record(
     tx: &Tx<'_>,
+    policy: &Policy,
     event: &WebhookEvent,
     payload: &serde_json::Value,
 ) -> TxResult<Recorded> {
@@ -76,20 +78,27 @@ pub fn record(
             })),
     )?;
     let mut queued = false;
+    crate::remediation::auto::record_sync_outcome(tx, policy, event)?;
     if diagnose {
         if let Some(c) = &event.connector_id {
             // Marks the streak before diagnosis, so a success that arrives in between
             // still ends it.
             tx.mark_failing(c)?;
         }
-        tx.enqueue_now(JobKind::Diagnose { event_id: id })?;
+        tx.enqueue_now(JobKind::Diagnose {
+            event_id: id,
+            connector_id: event.connector_id.clone(),
+        })?;
         queued = true;
     }
     if let Some(c) = success_of {
         // Only a connector with a failure streak has something to recover from: most
         // successes cost no job at all.
         if tx.streak(c)?.is_some() {
-            tx.enqueue_now(JobKind::Recover { event_id: id })?;
+            tx.enqueue_now(JobKind::Recover {
+                event_id: id,
+                connector_id: Some(c.to_string()),
+            })?;
             queued = true;
         }
     }
@@ -107,9 +116,12 @@ pub async fn ingest(
     // Acknowledge only what is on disk (a duplicate too: its original may still be in
     // flight). Concurrent webhooks share one transaction and one flush.
     let owned = event.clone();
+    let app = state.clone();
     let recorded = state
         .store
-        .transact_durable(state.now(), move |tx| record(tx, &owned, &payload))
+        .transact_durable(state.now(), move |tx| {
+            record(tx, &app.policy, &owned, &payload)
+        })
         .await?;
     if recorded.queued {
         state.jobs_ready.notify_one();

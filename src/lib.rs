@@ -3,6 +3,7 @@
 //! runs the approved Fivetran call and audits every step.
 
 pub mod app;
+pub mod checkpoint;
 pub mod cli;
 pub mod clock;
 pub mod commands;
@@ -16,9 +17,11 @@ pub mod health;
 pub mod http;
 pub mod incidents;
 pub mod ingest;
+pub mod jobs_admin;
 pub mod limits;
 pub mod notices;
 pub mod notify;
+pub mod post_once;
 pub mod remediation;
 pub mod secret;
 pub mod sim;

@@ -76,6 +76,52 @@ fn hold_reason(state: &SharedState, incident: &Incident) -> anyhow::Result<Optio
     Ok(None)
 }
 
+/// A top-level post that went out, or was found in the channel after a restart.
+struct Posted {
+    at: crate::incidents::SlackRef,
+    found: bool,
+}
+
+/// Posts `id`'s message to `channel` at most once (see [`crate::post_once`]): `note` records
+/// (true) or clears (false) the in-flight mark on the subject, in a transaction.
+async fn post_once(
+    state: &SharedState,
+    channel: &str,
+    id: &str,
+    in_flight: bool,
+    content: impl FnOnce() -> anyhow::Result<slack_morphism::prelude::SlackMessageContent>,
+    note: impl Fn(&crate::store::Tx<'_>, bool) -> crate::store::TxResult<()>,
+) -> anyhow::Result<Result<Posted, SlackError>> {
+    use crate::post_once::{find_earlier, may_have_posted, tagged, Earlier};
+    if in_flight {
+        match find_earlier(state, channel, id).await {
+            Earlier::Posted(at) => return Ok(Ok(Posted { at, found: true })),
+            Earlier::NotPosted => {}
+            Earlier::Unknown(why) => tracing::warn!(
+                subject = %id, %channel, %why,
+                "cannot tell whether an interrupted post reached Slack (channels:history / groups:history scope, bot in channel?); posting again"
+            ),
+        }
+    } else {
+        state.store.transact(state.now(), |tx| note(tx, true))?;
+        state.store.durable().await?;
+    }
+    match state
+        .slack
+        .post_message(channel, tagged(content()?, id))
+        .await
+    {
+        Ok(at) => Ok(Ok(Posted { at, found: false })),
+        Err(e) => {
+            // Slack answered, so nothing was posted: no history lookup next time.
+            if !may_have_posted(&e) {
+                state.store.transact(state.now(), |tx| note(tx, false))?;
+            }
+            Ok(Err(e))
+        }
+    }
+}
+
 pub async fn post_alert(
     state: &SharedState,
     job: &Job,
@@ -105,27 +151,53 @@ pub async fn post_alert(
     }
     // Channels already posted to are skipped, so a retry never posts twice to one channel.
     for channel in incident.unposted_channels() {
-        let content = render(state, &incident)?;
-        let posted = match state.slack.post_message(&channel, content).await {
-            Ok(r) => r,
+        let in_flight = incident.posting.contains(&channel);
+        let posted = match post_once(
+            state,
+            &channel,
+            &incident.id,
+            in_flight,
+            || render(state, &incident),
+            |tx, pending| {
+                let Some(mut current) = tx.incident(incident_id)? else {
+                    return Ok(());
+                };
+                current.posting.retain(|c| c != &channel);
+                if pending {
+                    current.posting.push(channel.clone());
+                }
+                tx.put_incident(&current)
+            },
+        )
+        .await?
+        {
+            Ok(p) => p,
             Err(e) => return Ok(on_slack_error(job, e)),
         };
         state.store.transact(state.now(), |tx| {
             let Some(mut current) = tx.incident(incident_id)? else {
                 return Ok(());
             };
-            current.messages.retain(|m| m.channel != posted.channel);
-            current.messages.push(posted.clone());
+            current.messages.retain(|m| m.channel != posted.at.channel);
+            current.messages.push(posted.at.clone());
+            current.posting.retain(|c| c != &posted.at.channel);
             tx.put_incident(&current)?;
             tx.audit(
                 AuditEntry::system("message_posted")
                     .connector(Some(&current.connector_id))
                     .incident(&current.id)
-                    .detail(serde_json::json!({ "channel": posted.channel, "ts": posted.ts })),
+                    .detail(serde_json::json!({
+                        "channel": posted.at.channel,
+                        "ts": posted.at.ts,
+                        "found_after_restart": posted.found,
+                    })),
             )?;
             Ok(())
         })?;
-        tracing::info!(incident = %incident_id, channel = %posted.channel, ts = %posted.ts, "alert posted");
+        // On disk before anything else happens: a restart must know this channel has its
+        // alert.
+        state.store.durable().await?;
+        tracing::info!(incident = %incident_id, channel = %posted.at.channel, ts = %posted.at.ts, "alert posted");
     }
     complete(state, job)
 }
@@ -226,6 +298,7 @@ pub async fn thread_reply(
             )?;
             Ok(())
         })?;
+        state.store.durable().await?;
     }
     complete(state, job)
 }
@@ -277,28 +350,50 @@ pub async fn storm_message(
     }
     if may_post {
         for channel in storm.unposted_channels() {
-            let posted = match state.slack.post_message(&channel, content.clone()).await {
-                Ok(r) => r,
+            let in_flight = storm.posting.contains(&channel);
+            let posted = match post_once(
+                state,
+                &channel,
+                storm_id,
+                in_flight,
+                || Ok(content.clone()),
+                |tx, pending| {
+                    let Some(mut current) = tx.storm(storm_id)? else {
+                        return Ok(());
+                    };
+                    current.posting.retain(|c| c != &channel);
+                    if pending {
+                        current.posting.push(channel.clone());
+                    }
+                    tx.put_storm(&current)
+                },
+            )
+            .await?
+            {
+                Ok(p) => p,
                 Err(e) => return Ok(on_slack_error(job, e)),
             };
             state.store.transact(now, |tx| {
                 let Some(mut current) = tx.storm(storm_id)? else {
                     return Ok(());
                 };
-                current.messages.retain(|m| m.channel != posted.channel);
-                current.messages.push(posted.clone());
+                current.messages.retain(|m| m.channel != posted.at.channel);
+                current.messages.push(posted.at.clone());
+                current.posting.retain(|c| c != &posted.at.channel);
                 tx.put_storm(&current)?;
                 tx.audit(
                     AuditEntry::system("message_posted")
                         .incident(&current.id)
                         .detail(serde_json::json!({
-                            "channel": posted.channel,
-                            "ts": posted.ts,
+                            "channel": posted.at.channel,
+                            "ts": posted.at.ts,
                             "storm_members": current.members.len(),
+                            "found_after_restart": posted.found,
                         })),
                 )?;
                 Ok(())
             })?;
+            state.store.durable().await?;
         }
     }
     state.store.transact(now, |tx| {

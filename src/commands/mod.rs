@@ -473,6 +473,7 @@ async fn propose(
                     "requested_by": proposal.requested_by,
                 })),
         )?;
+        crate::remediation::admission::admit(tx, &state.policy, &proposal.id)?;
         tx.enqueue_now(JobKind::Notify {
             incident_id: incident.id.clone(),
         })?;

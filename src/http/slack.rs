@@ -49,7 +49,17 @@ pub async fn interactions(
             return json_error(StatusCode::BAD_REQUEST, &e.to_string());
         }
     };
-    match handle_click(&state, &click) {
+    // Decisions read user group members from the cache: make it fresh for this one.
+    let (proposal_id, _) = crate::remediation::decide::parse_button_value(&click.value);
+    crate::remediation::authorize::refresh_groups_for_proposal(&state, &click.user_id, proposal_id)
+        .await;
+    let decided = match handle_click(&state, &click) {
+        Ok(Decided::AskRejectReason(prompt)) => {
+            crate::remediation::reject::reject_without_modal(&state, &click, &prompt, None)
+        }
+        other => other,
+    };
+    match decided {
         Ok(outcome) => {
             tracing::info!(user = %click.user_id, action = %click.action_id, proposal = %click.value, ?outcome, "click handled");
             if outcome != Decided::Ignored {

@@ -29,6 +29,9 @@ pub struct Incident {
     pub channels: Vec<String>,
     /// Where the alert was posted so far: at most one message per channel.
     pub messages: Vec<SlackRef>,
+    /// Channels with a post in flight (see `post_once`): noted on disk before posting.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub posting: Vec<String>,
     #[serde(default)]
     pub status: IncidentStatus,
     /// Failures in this streak (the first one included).

@@ -10,6 +10,7 @@ use crate::fivetran::api::is_valid_connection_id;
 use crate::fivetran::model::Connection;
 use crate::fivetran::webhook::WebhookEvent;
 use crate::remediation::action::{slower_frequency, Action};
+use crate::remediation::policy::Policy;
 use crate::remediation::proposal::Proposal;
 use crate::slack::blocks::dashboard_link;
 use crate::store::audit::AuditEntry;
@@ -142,9 +143,12 @@ pub async fn diagnose(state: &SharedState, job: &Job, event_id: u64) -> anyhow::
     let now = state.now();
     let ttl = state.policy.proposal_ttl;
     let new_proposal = |incident_id: &str| {
-        action
-            .clone()
-            .map(|a| Proposal::new(incident_id, &connector_id, a, "system", now, ttl))
+        action.clone().map(|a| {
+            let mut p = Proposal::new(incident_id, &connector_id, a, "system", now, ttl);
+            // What the call was derived from, for the pre-flight check before it runs.
+            p.governance = crate::remediation::preflight::basis(&p.action, details.as_ref());
+            p
+        })
     };
 
     match placement {
@@ -172,12 +176,15 @@ pub async fn diagnose(state: &SharedState, job: &Job, event_id: u64) -> anyhow::
             state.store.transact(now, |tx| {
                 continue_streak(
                     tx,
+                    &state.policy,
                     &incident.id,
-                    event_id,
-                    &reason,
-                    &classification,
-                    summary.as_ref(),
-                    proposal.as_ref(),
+                    &Repeat {
+                        event_id,
+                        reason: &reason,
+                        classification: &classification,
+                        summary: summary.as_ref(),
+                        proposal: proposal.as_ref(),
+                    },
                 )?;
                 tx.complete_job(job)?;
                 Ok(())
@@ -219,6 +226,7 @@ pub async fn diagnose(state: &SharedState, job: &Job, event_id: u64) -> anyhow::
                 summary,
                 proposal_id: proposal.as_ref().map(|p| p.id.clone()),
                 messages: Vec::new(),
+                posting: Vec::new(),
                 status: IncidentStatus::Open,
                 failures: 1,
                 last_failure_at: Some(now),
@@ -306,7 +314,9 @@ fn alert_due(state: &SharedState, incident: &Incident) -> chrono::DateTime<chron
     state.now() + chrono::Duration::from_std(wait).unwrap_or_default()
 }
 
-fn audit_proposal(tx: &Tx<'_>, p: &Proposal) -> TxResult<()> {
+/// Stores a new proposal with its audit record and applies the policy to it (mode, approvals
+/// needed, expiry, auto mode). Its incident must already be stored: admission may annotate it.
+fn audit_proposal(tx: &Tx<'_>, policy: &Policy, p: &Proposal) -> TxResult<()> {
     tx.put_proposal(p)?;
     tx.audit(
         AuditEntry::system("proposal_created")
@@ -322,7 +332,7 @@ fn audit_proposal(tx: &Tx<'_>, p: &Proposal) -> TxResult<()> {
                 "expires_at": p.expires_at,
             })),
     )?;
-    Ok(())
+    crate::remediation::admission::admit(tx, policy, &p.id)
 }
 
 fn open_streak(
@@ -356,9 +366,12 @@ fn open_streak(
     if in_storm {
         // The storm's group proposal covers this connector.
         incident.proposal_id = None;
-    } else {
+    }
+    tx.set_open_incident(&incident.connector_id, &incident.id)?;
+    tx.put_incident(&incident)?;
+    if !in_storm {
         if let Some(p) = proposal {
-            audit_proposal(tx, p)?;
+            audit_proposal(tx, &state.policy, p)?;
         }
         tx.enqueue(
             JobKind::Notify {
@@ -367,22 +380,34 @@ fn open_streak(
             alert_due(state, &incident),
         )?;
     }
-    tx.set_open_incident(&incident.connector_id, &incident.id)?;
-    tx.put_incident(&incident)?;
     Ok(())
 }
 
 /// Another failure of an open incident: count it, refresh the summary if the cause changed,
 /// and tell the thread (unless the connector is snoozed or part of a storm).
+/// One more failure of an open incident, as diagnosed.
+struct Repeat<'a> {
+    event_id: u64,
+    reason: &'a str,
+    classification: &'a Classification,
+    /// Present when the cause changed: the new summary and proposal.
+    summary: Option<&'a Summary>,
+    proposal: Option<&'a Proposal>,
+}
+
 fn continue_streak(
     tx: &Tx<'_>,
+    policy: &Policy,
     incident_id: &str,
-    event_id: u64,
-    reason: &str,
-    classification: &Classification,
-    summary: Option<&Summary>,
-    proposal: Option<&Proposal>,
+    failure: &Repeat<'_>,
 ) -> TxResult<()> {
+    let Repeat {
+        event_id,
+        reason,
+        classification,
+        summary,
+        proposal,
+    } = *failure;
     let Some(mut incident) = tx.incident(incident_id)? else {
         return Ok(());
     };
@@ -415,8 +440,13 @@ fn continue_streak(
             if let Some(p) = proposal {
                 let mut p = p.clone();
                 p.incident_id = incident.id.clone();
-                audit_proposal(tx, &p)?;
                 incident.proposal_id = Some(p.id.clone());
+                tx.put_incident(&incident)?;
+                audit_proposal(tx, policy, &p)?;
+                // Admission may have annotated the incident.
+                if let Some(current) = tx.incident(&incident.id)? {
+                    incident.summary = current.summary;
+                }
             }
         }
     }

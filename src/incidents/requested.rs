@@ -69,6 +69,7 @@ pub fn requested(r: &Request<'_>) -> (Incident, Proposal) {
         proposal_id: Some(proposal.id.clone()),
         channels: vec![r.channel.to_string()],
         messages: Vec::new(),
+        posting: Vec::new(),
         status: super::IncidentStatus::Open,
         failures: 0,
         last_failure_at: None,

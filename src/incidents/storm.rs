@@ -56,6 +56,9 @@ pub struct Storm {
     /// Every channel any member's alert would have gone to.
     pub channels: Vec<String>,
     pub messages: Vec<super::SlackRef>,
+    /// Channels with a post in flight (see `post_once`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub posting: Vec<String>,
     /// Set once every member has recovered.
     pub closed_at: Option<DateTime<Utc>>,
 }
@@ -273,6 +276,7 @@ pub fn consider(
         proposal_id: None,
         channels: Vec::new(),
         messages: Vec::new(),
+        posting: Vec::new(),
         closed_at: None,
     };
     for mut i in earlier {

@@ -16,13 +16,57 @@ fn entry(kind: &str, p: &Proposal, connector: &str) -> AuditEntry {
         .proposal(&p.id)
 }
 
+/// The pre-flight for one member, just before its call: the reason not to send it, if the
+/// re-read connection makes it pointless. A connection that cannot be read is retried anyway:
+/// group proposals are only made for idempotent actions.
+async fn pointless(state: &SharedState, p: &Proposal, connector_id: &str) -> Option<String> {
+    let connection = match state.fivetran.get_connection(connector_id).await {
+        Ok(c) => c,
+        Err(ApiError::Refused { response }) if response.status == 404 => {
+            return Some("the connector no longer exists in Fivetran".into())
+        }
+        Err(_) => return None,
+    };
+    let mut single = Proposal::new(
+        &p.incident_id,
+        connector_id,
+        p.action.clone(),
+        &p.requested_by,
+        p.created_at,
+        std::time::Duration::ZERO,
+    );
+    single.state = p.state;
+    match super::preflight::check(&single, &connection) {
+        super::preflight::Check::Skip(reason) => Some(reason),
+        super::preflight::Check::Proceed(_) => None,
+    }
+}
+
 /// Runs the remaining calls of an Executing group proposal.
 pub async fn run(state: &SharedState, job: &Job, mut p: Proposal) -> anyhow::Result<Outcome> {
     for i in 0..p.batch.len() {
-        if p.batch[i].ok.is_some() {
+        if p.batch[i].is_done() {
             continue;
         }
         let item = p.batch[i].clone();
+        if let Some(reason) = pointless(state, &p, &item.connector_id).await {
+            p.batch[i].skipped = Some(reason.clone());
+            let snapshot = p.clone();
+            state.store.transact(state.now(), |tx| {
+                tx.put_proposal(&snapshot)?;
+                tx.audit(
+                    entry("execution_item_skipped", &snapshot, &item.connector_id).detail(
+                        serde_json::json!({
+                            "method": item.call.method,
+                            "path": item.call.path,
+                            "reason": reason,
+                        }),
+                    ),
+                )?;
+                Ok(())
+            })?;
+            continue;
+        }
         tracing::info!(proposal = %p.id, call = %item.call.display(), "executing group call");
         let result = state.fivetran.send(&item.call).await;
         let now = state.now();
@@ -84,16 +128,14 @@ pub async fn run(state: &SharedState, job: &Job, mut p: Proposal) -> anyhow::Res
 
     let now = state.now();
     let succeeded = p.batch.iter().filter(|b| b.ok == Some(true)).count();
+    let skipped = p.batch.iter().filter(|b| b.skipped.is_some()).count();
     let total = p.batch.len();
-    let all_ok = succeeded == total;
-    p.finish(
-        now,
-        all_ok,
-        None,
-        None,
-        format!("{succeeded} of {total} calls succeeded"),
-    )
-    .ok();
+    let all_ok = succeeded + skipped == total;
+    let mut summary = format!("{succeeded} of {total} calls succeeded");
+    if skipped > 0 {
+        summary.push_str(&format!(", {skipped} not needed"));
+    }
+    p.finish(now, all_ok, None, None, summary).ok();
     let snapshot = p.clone();
     state.store.transact(now, |tx| {
         tx.put_proposal(&snapshot)?;

@@ -1,4 +1,5 @@
-//! The only code that calls mutating Fivetran endpoints, and only for an approved proposal.
+//! The only code that calls mutating Fivetran endpoints, and only for an approved proposal
+//! (approved by people, or by auto mode within its budget) whose pre-flight re-read passed.
 //! Executing is persisted (and flushed) before the call, so a crash mid-call is recognised on
 //! restart: an idempotent call is resumed, anything else becomes Interrupted.
 
@@ -32,6 +33,8 @@ fn call_detail(p: &Proposal) -> serde_json::Value {
         "method": p.call.method,
         "path": p.call.path,
         "body": p.call.body,
+        "call_sha256": p.call_hash(),
+        "prior": p.governance.prior,
         "attempt": p.execution.as_ref().map(|e| e.attempts),
     })
 }
@@ -56,7 +59,57 @@ fn finish_tx(
     Ok(())
 }
 
+/// An idempotent call whose last attempt may have reached Fivetran (a crash mid-call, a 5xx):
+/// if the connection already shows its effect, finish without sending it again.
+async fn resume_if_done(
+    state: &SharedState,
+    job: &Job,
+    proposal_id: &str,
+) -> anyhow::Result<Option<Outcome>> {
+    let Some(p) = state.store.proposal(proposal_id)? else {
+        return Ok(None);
+    };
+    let maybe_sent = p.execution.as_ref().is_some_and(|e| !e.resumable);
+    if p.state != ProposalState::Executing || !maybe_sent || !p.action.idempotent() || p.is_batch()
+    {
+        return Ok(None);
+    }
+    let Ok(connection) = state.fivetran.get_connection(&p.connector_id).await else {
+        return Ok(None);
+    };
+    let Some(seen) = super::resume::already_in_effect(&p.action, &connection) else {
+        return Ok(None);
+    };
+    let now = state.now();
+    let mut p = p;
+    p.finish(
+        now,
+        true,
+        None,
+        None,
+        format!("already in effect ({seen}): the earlier attempt reached Fivetran, so it was not sent again"),
+    )
+    .ok();
+    state.store.transact(now, |tx| {
+        finish_tx(
+            tx,
+            job,
+            &p,
+            "execution_succeeded",
+            serde_json::json!({ "resent": false, "observed": seen }),
+        )
+    })?;
+    tracing::info!(proposal = %p.id, %seen, "approved call already in effect; not re-sent");
+    Ok(Some(Outcome::Done))
+}
+
 pub async fn execute(state: &SharedState, job: &Job, proposal_id: &str) -> anyhow::Result<Outcome> {
+    if let Some(outcome) = super::preflight::gate(state, job, proposal_id).await? {
+        return Ok(outcome);
+    }
+    if let Some(outcome) = resume_if_done(state, job, proposal_id).await? {
+        return Ok(outcome);
+    }
     let now = state.now();
     let claim = state.store.transact(now, |tx| {
         let Some(mut p) = tx.proposal(proposal_id)? else {

@@ -2,16 +2,21 @@
 //! applies them inside a transaction, which makes each one a compare-and-swap.
 //!
 //! ```text
-//! Proposed ─approve─▶ Approved ─claim─▶ Executing ─▶ Succeeded | Failed
-//!    │  └─reject─▶ Rejected                  └─crash─▶ Interrupted
-//!    ├─ttl─▶ Expired
+//! Proposed ─approve (×required)─▶ Approved ─pre-flight─▶ Executing ─▶ Succeeded | Failed
+//!    │  └─reject─▶ Rejected            └─pointless/changed─▶ Skipped
+//!    ├─ttl─▶ Expired                                  └─crash─▶ Interrupted
 //!    └─incident recovered─▶ Superseded
 //! ```
+//!
+//! Each approval is pinned to the SHA-256 of the exact call shown ([`call_hash`]); the
+//! executor refuses a call whose hash differs from what was approved.
 
 use super::action::{Action, Risk};
+use super::policy::Mode;
 use crate::fivetran::api::ApiCall;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -25,6 +30,8 @@ pub enum ProposalState {
     Expired,
     Interrupted,
     Superseded,
+    /// Approved, but not sent: the pre-flight re-read showed it pointless or changed.
+    Skipped,
 }
 
 impl ProposalState {
@@ -39,6 +46,7 @@ impl ProposalState {
             ProposalState::Expired => "expired",
             ProposalState::Interrupted => "interrupted",
             ProposalState::Superseded => "superseded",
+            ProposalState::Skipped => "skipped",
         }
     }
 }
@@ -47,6 +55,106 @@ impl ProposalState {
 pub struct Decision {
     pub user: String,
     pub at: DateTime<Utc>,
+    /// For approvals: the [`call_hash`] of the call the approver saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_hash: Option<String>,
+}
+
+/// The SHA-256 (hex) of a call's method, path and body, as JSON with sorted keys.
+pub fn call_hash(call: &ApiCall) -> String {
+    let canonical = serde_json::json!({
+        "method": call.method,
+        "path": call.path,
+        "body": call.body,
+    });
+    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+/// The short form shown in messages and carried by buttons.
+pub fn short_hash(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+/// Connector settings an action depends on: captured before running (for undo), and
+/// required to still hold when an undo runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectorFacts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_frequency: Option<u32>,
+}
+
+/// An action auto mode ran without a click: the `nth` of `budget` today.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoRun {
+    pub nth: u32,
+    pub budget: u32,
+}
+
+/// What the policy decided about a proposal, and what happened to it beyond the state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Governance {
+    /// The connector's mode when the proposal was made (how its message is drawn).
+    #[serde(default)]
+    pub mode: Mode,
+    /// Distinct approvers needed (two for `policy.two_person_for`).
+    #[serde(default = "one")]
+    pub required_approvals: u8,
+    #[serde(default)]
+    pub approvals: Vec<Decision>,
+    #[serde(default)]
+    pub auto: Option<AutoRun>,
+    /// Why the policy changed the usual course (budget used, breaker open), for the message.
+    #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub reject_reason: Option<String>,
+    #[serde(default)]
+    pub skip_reason: Option<String>,
+    /// Must still be true of the connector when the call runs (else it is skipped).
+    #[serde(default)]
+    pub precondition: Option<ConnectorFacts>,
+    /// The connector's settings just before the call ran: what an undo restores.
+    #[serde(default)]
+    pub prior: Option<ConnectorFacts>,
+    /// This proposal undoes that one.
+    #[serde(default)]
+    pub undo_of: Option<String>,
+    /// The proposal that undoes this one, once someone asked.
+    #[serde(default)]
+    pub undone_by: Option<String>,
+}
+
+fn one() -> u8 {
+    1
+}
+
+impl Default for Governance {
+    fn default() -> Self {
+        Self {
+            mode: Mode::default(),
+            required_approvals: 1,
+            approvals: Vec::new(),
+            auto: None,
+            note: None,
+            reject_reason: None,
+            skip_reason: None,
+            precondition: None,
+            prior: None,
+            undo_of: None,
+            undone_by: None,
+        }
+    }
+}
+
+/// What an approval click achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Approval {
+    /// Recorded; more approvers are needed.
+    Recorded { have: u8, need: u8 },
+    /// Enough approvers: the proposal is Approved.
+    Complete,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,6 +194,8 @@ pub struct Proposal {
     /// Empty for an ordinary proposal, whose single call is `call`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub batch: Vec<BatchItem>,
+    #[serde(default)]
+    pub governance: Governance,
 }
 
 /// One connector's call in a group proposal.
@@ -98,6 +208,15 @@ pub struct BatchItem {
     pub ok: Option<bool>,
     #[serde(default)]
     pub message: String,
+    /// Why this connector's call was not sent (the pre-flight found it pointless).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+impl BatchItem {
+    pub fn is_done(&self) -> bool {
+        self.ok.is_some() || self.skipped.is_some()
+    }
 }
 
 /// Why a transition did not happen.
@@ -111,6 +230,8 @@ pub enum TransitionError {
     },
     #[error("expired at {0}")]
     Expired(DateTime<Utc>),
+    #[error("{0} already approved this; it needs a different second approver")]
+    DuplicateApprover(String),
     #[error("cannot go from {from} to {to}", from = from.as_str(), to = to.as_str())]
     Invalid {
         from: ProposalState,
@@ -147,6 +268,7 @@ impl Proposal {
             execution: None,
             superseded_reason: None,
             batch: Vec::new(),
+            governance: Governance::default(),
         }
     }
 
@@ -168,6 +290,7 @@ impl Proposal {
                 status: None,
                 ok: None,
                 message: String::new(),
+                skipped: None,
             })
             .collect();
         p
@@ -208,14 +331,32 @@ impl Proposal {
         Ok(())
     }
 
-    pub fn approve(&mut self, user: &str, now: DateTime<Utc>) -> Result<(), TransitionError> {
+    /// The SHA-256 of the call this proposal will send.
+    pub fn call_hash(&self) -> String {
+        call_hash(&self.call)
+    }
+
+    /// Records `user`'s approval of the call they saw. With enough distinct approvers the
+    /// proposal becomes Approved; until then it stays Proposed.
+    pub fn approve(&mut self, user: &str, now: DateTime<Utc>) -> Result<Approval, TransitionError> {
         self.require_open(now)?;
-        self.state = ProposalState::Approved;
-        self.decision = Some(Decision {
+        if self.governance.approvals.iter().any(|a| a.user == user) {
+            return Err(TransitionError::DuplicateApprover(user.to_string()));
+        }
+        let decision = Decision {
             user: user.to_string(),
             at: now,
-        });
-        Ok(())
+            call_hash: Some(self.call_hash()),
+        };
+        self.governance.approvals.push(decision.clone());
+        let have = u8::try_from(self.governance.approvals.len()).unwrap_or(u8::MAX);
+        let need = self.governance.required_approvals.max(1);
+        if have < need {
+            return Ok(Approval::Recorded { have, need });
+        }
+        self.state = ProposalState::Approved;
+        self.decision = Some(decision);
+        Ok(Approval::Complete)
     }
 
     pub fn reject(&mut self, user: &str, now: DateTime<Utc>) -> Result<(), TransitionError> {
@@ -224,7 +365,31 @@ impl Proposal {
         self.decision = Some(Decision {
             user: user.to_string(),
             at: now,
+            call_hash: None,
         });
+        Ok(())
+    }
+
+    /// Whether every approval was given for exactly the call that would be sent now.
+    pub fn approvals_match_call(&self) -> bool {
+        let hash = self.call_hash();
+        self.governance
+            .approvals
+            .iter()
+            .chain(self.decision.iter())
+            .all(|d| d.call_hash.as_deref().is_none_or(|h| h == hash))
+    }
+
+    /// Approved → Skipped: the call is not sent, for `reason`.
+    pub fn skip(&mut self, reason: String) -> Result<(), TransitionError> {
+        if self.state != ProposalState::Approved {
+            return Err(TransitionError::Invalid {
+                from: self.state,
+                to: ProposalState::Skipped,
+            });
+        }
+        self.state = ProposalState::Skipped;
+        self.governance.skip_reason = Some(reason);
         Ok(())
     }
 
@@ -356,7 +521,53 @@ mod tests {
                 at: Some(now)
             }
         );
+        assert_eq!(p.decision.as_ref().unwrap().call_hash, Some(p.call_hash()));
         assert!(p.clone().reject("U2", now).is_err());
+    }
+
+    #[test]
+    fn two_person_rule_needs_two_distinct_approvers() {
+        let now = Utc::now();
+        let mut p = proposal(now);
+        p.governance.required_approvals = 2;
+        assert_eq!(
+            p.approve("U1", now),
+            Ok(Approval::Recorded { have: 1, need: 2 })
+        );
+        assert_eq!(p.state, ProposalState::Proposed);
+        assert_eq!(
+            p.approve("U1", now),
+            Err(TransitionError::DuplicateApprover("U1".into()))
+        );
+        assert_eq!(p.approve("U2", now), Ok(Approval::Complete));
+        assert_eq!(p.state, ProposalState::Approved);
+        assert_eq!(p.decision.as_ref().unwrap().user, "U2");
+        assert_eq!(p.governance.approvals.len(), 2);
+    }
+
+    #[test]
+    fn approvals_are_pinned_to_the_call() {
+        let now = Utc::now();
+        let mut p = proposal(now);
+        p.approve("U1", now).unwrap();
+        assert!(p.approvals_match_call());
+        // Whatever changed the stored call, it is no longer the call that was approved.
+        p.call = Action::ResyncConnector.call("c1");
+        assert!(!p.approvals_match_call());
+        assert_eq!(short_hash(&p.call_hash()).len(), 12);
+        p.skip("changed".into()).unwrap();
+        assert_eq!(p.state, ProposalState::Skipped);
+        assert!(p.skip("again".into()).is_err());
+    }
+
+    #[test]
+    fn proposals_stored_before_governance_still_load() {
+        let now = Utc::now();
+        let mut v = serde_json::to_value(proposal(now)).unwrap();
+        v.as_object_mut().unwrap().remove("governance");
+        let p: Proposal = serde_json::from_value(v).unwrap();
+        assert_eq!(p.governance.required_approvals, 1);
+        assert_eq!(p.governance.mode, Mode::Approve);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Slack Web API simulator (`/api/chat.postMessage`, `chat.update`, `chat.postEphemeral`,
-//! `auth.test`): Bearer-token auth with Slack's `{ok:false,error}` answers, 429 with
-//! `Retry-After`, JSON or form bodies. Also signs requests the way Slack signs them, so tests
+//! `auth.test`, `usergroups.users.list`): Bearer-token auth with Slack's `{ok:false,error}`
+//! answers, 429 with `Retry-After`, JSON or form bodies, GET query arguments. Also signs requests the way Slack signs them, so tests
 //! and the demo can click buttons through the real verifier.
 
 use super::{take_fault, Fault};
@@ -39,6 +39,15 @@ impl SlackCall {
         self.body.get("text").and_then(|c| c.as_str()).unwrap_or("")
     }
 
+    /// The proposal id the message's Approve button is for (its value without the pinned
+    /// call hash).
+    pub fn proposal_id(&self) -> Option<String> {
+        let v = self
+            .button_value(crate::slack::blocks::ACTION_APPROVE)
+            .or_else(|| self.button_value(crate::slack::blocks::ACTION_UNDO))?;
+        Some(v.split(':').next().unwrap_or_default().to_string())
+    }
+
     /// Every `value` carried by the message's buttons, by `action_id`.
     pub fn button_value(&self, action_id: &str) -> Option<String> {
         self.body
@@ -65,6 +74,8 @@ struct Inner {
     /// Messages by (channel, ts), as last posted or updated.
     messages: Vec<(String, String, Value)>,
     clock: Option<crate::clock::SharedClock>,
+    /// User groups (`S…`) and their members, for `usergroups.users.list`.
+    usergroups: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Inner {
@@ -107,7 +118,7 @@ impl SlackSim {
 
     pub fn router(&self) -> axum::Router {
         axum::Router::new()
-            .route("/api/{method}", axum::routing::post(handle))
+            .route("/api/{method}", axum::routing::post(handle).get(handle))
             .route("/commands/{*rest}", axum::routing::post(response_url))
             .route("/actions/{*rest}", axum::routing::post(response_url))
             .layer(axum::middleware::map_response_with_state(
@@ -147,6 +158,18 @@ impl SlackSim {
     /// Stamps recorded calls with `clock` instead of the system clock.
     pub fn set_clock(&self, clock: crate::clock::SharedClock) {
         self.lock().clock = Some(clock);
+    }
+
+    /// Forgets every message posted in `channel` (as if they were deleted).
+    pub fn forget_messages(&self, channel: &str) {
+        self.lock().messages.retain(|(c, _, _)| c != channel);
+    }
+
+    /// Creates or replaces a user group with these members.
+    pub fn set_usergroup(&self, id: &str, users: &[&str]) {
+        self.lock()
+            .usergroups
+            .insert(id.into(), users.iter().map(|u| u.to_string()).collect());
     }
 
     pub fn calls(&self) -> Vec<SlackCall> {
@@ -204,6 +227,7 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Option<Value> {
 async fn handle(
     State(sim): State<SlackSim>,
     Path(method): Path<String>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -211,7 +235,20 @@ async fn handle(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v == format!("Bearer {}", sim.token));
-    let parsed = parse_body(&headers, &body).unwrap_or(Value::Null);
+    let mut parsed = parse_body(&headers, &body).unwrap_or(Value::Null);
+    // Slack takes arguments from the query string as well (GET methods such as
+    // usergroups.users.list).
+    if let Some(q) = uri.query() {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).unwrap_or_default();
+        if !pairs.is_empty() && !parsed.is_object() {
+            parsed = Value::Object(serde_json::Map::new());
+        }
+        if let Some(map) = parsed.as_object_mut() {
+            for (k, v) in pairs {
+                map.insert(k, Value::String(v));
+            }
+        }
+    }
     let fault = take_fault(&mut sim.lock().faults, "POST", &method);
     if let Some(f) = fault {
         if f.delay_ms > 0 {
@@ -320,6 +357,65 @@ async fn handle(
                 ),
             }
         }
+        "conversations.history" if channel.is_empty() => (
+            false,
+            None,
+            json!({"ok": false, "error": "channel_not_found"}),
+        ),
+        "conversations.history" => {
+            let limit = parsed
+                .get("limit")
+                .and_then(|l| {
+                    l.as_u64()
+                        .or_else(|| l.as_str().and_then(|s| s.parse().ok()))
+                })
+                .unwrap_or(100)
+                .clamp(1, 999) as usize;
+            let with_metadata =
+                matches!(parsed.get("include_all_metadata"), Some(Value::Bool(true)))
+                    || parsed.get("include_all_metadata").and_then(|v| v.as_str()) == Some("true");
+            // Parent messages only, newest first, as Slack lists them.
+            let messages: Vec<Value> = inner
+                .messages
+                .iter()
+                .rev()
+                .filter(|(c, _, m)| *c == channel && m.get("thread_ts").is_none())
+                .take(limit)
+                .map(|(_, ts, m)| {
+                    let mut v = json!({
+                        "type": "message",
+                        "subtype": "bot_message",
+                        "ts": ts,
+                        "text": m.get("text").cloned().unwrap_or(json!("")),
+                        "bot_id": BOT_ID,
+                    });
+                    if let Some(md) = m.get("metadata").filter(|_| with_metadata) {
+                        v["metadata"] = md.clone();
+                    }
+                    v
+                })
+                .collect();
+            (
+                true,
+                None,
+                json!({"ok": true, "messages": messages, "has_more": false, "pin_count": 0}),
+            )
+        }
+        "usergroups.users.list" => match parsed.get("usergroup").and_then(|g| g.as_str()) {
+            None | Some("") => (
+                false,
+                None,
+                json!({"ok": false, "error": "missing_argument"}),
+            ),
+            Some(g) => match inner.usergroups.get(g) {
+                Some(users) => (true, None, json!({"ok": true, "users": users})),
+                None => (
+                    false,
+                    None,
+                    json!({"ok": false, "error": "no_such_subteam"}),
+                ),
+            },
+        },
         "chat.postEphemeral" => {
             let ts = format!("1732500000.{:06}", inner.next_ts);
             inner.next_ts += 1;

@@ -43,6 +43,7 @@ impl SimStack {
             listen: "127.0.0.1:0".parse().expect("loopback address"),
             data_dir: self.data_dir.path().join("data"),
             cache_mb: crate::store::DEFAULT_CACHE_MB,
+            workers: crate::config::DEFAULT_WORKERS,
             public_url: None,
             fivetran_api_base: format!("http://{}", self.fivetran_addr),
             fivetran_dashboard_url: "https://fivetran.com/dashboard/connections".into(),

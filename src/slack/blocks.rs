@@ -1,10 +1,11 @@
 //! Block Kit rendering of alerts. Everything user-supplied is escaped and clipped to Slack's
 //! limits here, so no caller has to remember to.
 
+use super::proposal_status;
 use crate::diagnosis::classify::Category;
 use crate::incidents::snooze::Snooze;
 use crate::incidents::Incident;
-use crate::remediation::proposal::{Proposal, ProposalState};
+use crate::remediation::proposal::Proposal;
 use chrono::{DateTime, Utc};
 use slack_morphism::prelude::*;
 
@@ -21,6 +22,7 @@ pub const MAX_FALLBACK_TEXT: usize = 4000;
 pub const ACTION_APPROVE: &str = "approve";
 pub const ACTION_REJECT: &str = "reject";
 pub const ACTION_OPEN: &str = "open_dashboard";
+pub const ACTION_UNDO: &str = "undo";
 pub const ACTIONS_BLOCK_ID: &str = "proposal-actions";
 pub const ACTION_SNOOZE_1H: &str = "snooze_1h";
 pub const ACTION_SNOOZE_24H: &str = "snooze_24h";
@@ -232,21 +234,23 @@ pub fn incident_message(
 
     let mut next = format!("*Next step*\n{}", escape(&incident.summary.next_step));
     if let Some(p) = proposal {
-        next.push_str(&format!("\n`{}`", escape(&p.call.display())));
+        // The approval is pinned to this exact call: the hash is what the buttons carry.
+        next.push_str(&format!(
+            "\n`{}` · sha256 `{}`",
+            escape(&p.call.display()),
+            crate::remediation::proposal::short_hash(&p.call_hash())
+        ));
     }
     blocks.push(section(next));
 
-    let snoozable = (!requested && !recovered).then_some(incident.id.as_str());
-    match proposal {
-        Some(p) if p.state == ProposalState::Proposed && !p.is_expired(now) => {
-            blocks.push(action_buttons(Some(p), &link, snoozable));
-        }
-        Some(p) => {
-            blocks.push(section(decision_line(p, now)));
-            blocks.push(action_buttons(None, &link, snoozable));
-        }
-        None => blocks.push(action_buttons(None, &link, snoozable)),
+    if let Some(line) = proposal.and_then(|p| proposal_status::status_line(p, now)) {
+        blocks.push(section(line));
     }
+    let buttons = proposal
+        .map(|p| proposal_status::buttons(p, now))
+        .unwrap_or_default();
+    let snoozable = (!requested && !recovered).then_some(incident.id.as_str());
+    blocks.push(action_buttons(buttons, &link, snoozable));
 
     let mut context = format!(
         "syncwarden · summary: {} · incident {}",
@@ -295,31 +299,13 @@ pub fn incident_message(
         .with_blocks(blocks)
 }
 
+/// The message's buttons: the decision ones for the proposal's state, the dashboard link,
+/// then snoozing (for an open failure).
 pub(crate) fn action_buttons(
-    proposal: Option<&Proposal>,
+    mut elements: Vec<SlackActionBlockElement>,
     link: &str,
     snooze_incident: Option<&str>,
 ) -> SlackBlock {
-    let mut elements: Vec<SlackActionBlockElement> = Vec::new();
-    if let Some(p) = proposal {
-        elements.push(
-            SlackBlockButtonElement::new(pt!(clip(
-                &format!("Approve: {}", p.action.label()),
-                MAX_BUTTON_TEXT
-            )))
-            .with_action_id(ACTION_APPROVE.into())
-            .with_value(p.id.clone())
-            .with_style(SlackBlockButtonStyle::Primary)
-            .into(),
-        );
-        elements.push(
-            SlackBlockButtonElement::new(pt!("Reject"))
-                .with_action_id(ACTION_REJECT.into())
-                .with_value(p.id.clone())
-                .with_style(SlackBlockButtonStyle::Danger)
-                .into(),
-        );
-    }
     let mut open =
         SlackBlockButtonElement::new(pt!("Open in Fivetran")).with_action_id(ACTION_OPEN.into());
     if let Ok(url) = url::Url::parse(link) {
@@ -342,57 +328,6 @@ pub(crate) fn action_buttons(
     SlackActionsBlock::new(elements)
         .with_block_id(ACTIONS_BLOCK_ID.into())
         .into()
-}
-
-pub(crate) fn decision_line(p: &Proposal, now: DateTime<Utc>) -> String {
-    let who = |fallback: &str| {
-        p.decision
-            .as_ref()
-            .map(|d| format!("<@{}> at {}", escape(&d.user), time_label(d.at)))
-            .unwrap_or_else(|| fallback.to_string())
-    };
-    let result = p
-        .execution
-        .as_ref()
-        .map(|e| {
-            let status = e
-                .status
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "no answer".into());
-            let code = e.code.as_deref().unwrap_or("");
-            format!(
-                "\n`{}` → {} {} {}",
-                escape(&p.call.display()),
-                status,
-                escape(code),
-                escape(&clip(&e.message, 500))
-            )
-        })
-        .unwrap_or_default();
-    match p.state {
-        ProposalState::Proposed if p.is_expired(now) => format!(
-            ":hourglass: Expired at {} without a decision; nothing was run.",
-            time_label(p.expires_at)
-        ),
-        ProposalState::Proposed => String::new(),
-        ProposalState::Approved => format!(":white_check_mark: Approved by {}; running…", who("?")),
-        ProposalState::Executing => format!(":gear: Approved by {}; running…{result}", who("?")),
-        ProposalState::Succeeded => format!(":white_check_mark: Approved by {}; done.{result}", who("?")),
-        ProposalState::Failed => format!(":x: Approved by {}; the call failed.{result}", who("?")),
-        ProposalState::Rejected => format!(":no_entry_sign: Rejected by {}; nothing was run.", who("?")),
-        ProposalState::Expired => format!(
-            ":hourglass: Expired at {} without a decision; nothing was run.",
-            time_label(p.expires_at)
-        ),
-        ProposalState::Interrupted => format!(
-            ":warning: Approved by {}, but interrupted before the result was known; not re-sent. Approve a new proposal to try again.{result}",
-            who("?")
-        ),
-        ProposalState::Superseded => format!(
-            ":heavy_minus_sign: Not needed any more ({}); nothing was run.",
-            escape(p.superseded_reason.as_deref().unwrap_or("the connector recovered"))
-        ),
-    }
 }
 
 fn snooze_ended_text(e: &crate::incidents::SnoozeEnded) -> String {

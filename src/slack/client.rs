@@ -1,7 +1,8 @@
-//! Slack Web API calls through slack-morphism: post, update, ephemeral. One attempt per call;
-//! the job queue owns retries. Posting is paced per channel and a 429's `Retry-After` holds
-//! every later call of that kind (see [`Pacer`]): a held call is not sent and comes back as
-//! [`SlackError::RateLimited`] with the wait, exactly like Slack's own 429.
+//! Slack Web API calls through slack-morphism: post, update, ephemeral, user group members,
+//! modals. One attempt per call; the job queue owns retries. Posting is paced per channel and
+//! a 429's `Retry-After` holds every later call of that kind (see [`Pacer`]): a held call is
+//! not sent and comes back as [`SlackError::RateLimited`] with the wait, exactly like Slack's
+//! own 429.
 
 use super::pacing::Pacer;
 use crate::incidents::SlackRef;
@@ -217,6 +218,75 @@ impl SlackWebClient {
         )
         .await
         .map(|_| ())
+    }
+}
+
+/// The part of a `conversations.history` answer syncwarden reads.
+#[derive(Debug, serde::Deserialize)]
+struct History {
+    #[serde(default)]
+    messages: Vec<HistoryMessage>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct HistoryMessage {
+    ts: String,
+    #[serde(default)]
+    metadata: Option<HistoryMetadata>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct HistoryMetadata {
+    event_type: String,
+    #[serde(default)]
+    event_payload: std::collections::HashMap<String, serde_json::Value>,
+}
+
+/// How far back a restart looks for its own unrecorded post.
+const HISTORY_LOOKBACK: u16 = 200;
+
+impl SlackWebClient {
+    /// The ts of the newest recent message in `channel` whose metadata has `event_type` and
+    /// `key` = `value` (`conversations.history`, needs `channels:history` / `groups:history`).
+    pub async fn find_tagged(
+        &self,
+        channel: &str,
+        event_type: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Option<String>, SlackError> {
+        let session = self.client.open_session(&self.token);
+        let req = serde_json::json!({
+            "channel": channel,
+            "limit": HISTORY_LOOKBACK,
+            "include_all_metadata": true,
+        });
+        let history: History = self
+            .run(
+                session
+                    .http_session_api
+                    .http_post("conversations.history", &req, None),
+            )
+            .await?;
+        Ok(history
+            .messages
+            .into_iter()
+            .find(|m| {
+                m.metadata.as_ref().is_some_and(|md| {
+                    md.event_type == event_type
+                        && md.event_payload.get(key).and_then(|v| v.as_str()) == Some(value)
+                })
+            })
+            .map(|m| m.ts))
+    }
+
+    /// `usergroups.users.list`: the user IDs in a user group (needs `usergroups:read`).
+    pub async fn usergroup_members(&self, group: &str) -> Result<Vec<String>, SlackError> {
+        let session = self.client.open_session(&self.token);
+        let req = SlackApiUserGroupsUsersListRequest::new(group.to_string().into());
+        self.run(session.usergroups_users_list(&req))
+            .await
+            .map(|r| r.users.into_iter().map(|u| u.to_string()).collect())
     }
 }
 

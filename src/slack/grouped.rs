@@ -2,8 +2,8 @@
 //! group proposal, within Slack's limits (the list collapses with a count beyond what fits).
 
 use super::blocks::{
-    action_buttons, category_emoji, clip, decision_line, escape, field, section, time_label,
-    MAX_BLOCKS, MAX_FALLBACK_TEXT, MAX_HEADER_TEXT, MAX_SECTION_TEXT,
+    action_buttons, category_emoji, clip, escape, field, section, time_label, MAX_BLOCKS,
+    MAX_FALLBACK_TEXT, MAX_HEADER_TEXT, MAX_SECTION_TEXT,
 };
 use crate::diagnosis::summarize::cause_sentence;
 use crate::incidents::storm::Storm;
@@ -141,10 +141,14 @@ pub fn storm_message(
 
     match proposal {
         Some(p) if p.state == ProposalState::Proposed && !p.is_expired(now) => {
-            blocks.push(action_buttons(Some(p), dashboard_url, None));
+            blocks.push(action_buttons(
+                super::proposal_status::buttons(p, now),
+                dashboard_url,
+                None,
+            ));
         }
         Some(p) => {
-            let mut line = decision_line(p, now);
+            let mut line = super::proposal_status::status_line(p, now).unwrap_or_default();
             let done: Vec<String> = p
                 .batch
                 .iter()
@@ -221,6 +225,7 @@ mod tests {
             proposal_id: None,
             channels: vec!["C1".into()],
             messages: Vec::new(),
+            posting: Vec::new(),
             closed_at: None,
         }
     }

@@ -7,5 +7,6 @@ pub mod command;
 pub mod grouped;
 pub mod interaction;
 pub mod pacing;
+pub mod proposal_status;
 pub mod replies;
 pub mod signature;

@@ -8,8 +8,10 @@ pub mod audit_export;
 pub mod batch;
 pub mod commit;
 pub mod events;
+pub mod governance;
 pub mod jobs;
 pub mod llm;
+pub mod queue;
 pub mod subscriptions;
 
 use crate::incidents::Incident;
@@ -60,6 +62,8 @@ pub struct Store {
     meta: sled::Tree,
     subscriptions: sled::Tree,
     alerting: sled::Tree,
+    governance: sled::Tree,
+    dead_jobs: sled::Tree,
     commit: commit::Coalescer,
     batcher: batch::Batcher,
 }
@@ -94,6 +98,8 @@ pub struct Tx<'a> {
     meta: &'a TransactionalTree,
     subscriptions: &'a TransactionalTree,
     alerting: &'a TransactionalTree,
+    governance: &'a TransactionalTree,
+    dead_jobs: &'a TransactionalTree,
     pub now: DateTime<Utc>,
 }
 
@@ -166,6 +172,8 @@ impl Tx<'_> {
             created_at: self.now,
             attempts: 0,
             last_error: None,
+            claimed: false,
+            throttled: 0,
             kind,
         };
         self.jobs.insert(&job_key(due_at, id), encode(&job)?)?;
@@ -191,8 +199,11 @@ impl Tx<'_> {
         self.jobs.remove(&job_key(job.due_at, job.id))?;
         let mut next = job.clone();
         next.due_at = due_at;
+        next.claimed = false;
         if count_attempt {
             next.attempts += 1;
+        } else {
+            next.throttled += 1;
         }
         next.last_error = Some(error);
         self.jobs.insert(&job_key(due_at, job.id), encode(&next)?)?;
@@ -227,13 +238,26 @@ impl Store {
     }
 
     pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
             .cache_capacity(options.cache_bytes)
             // Durability comes from explicit flushes before acknowledging; sled's periodic
             // flush only bounds how much unacknowledged work a crash can lose.
-            .flush_every_ms(Some(500))
-            .open()?;
+            .flush_every_ms(Some(500));
+        // The directory lock of a store this process just closed can take a moment to be
+        // released (sled's flusher thread); another live process keeps it and still fails.
+        let mut tries = 0;
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock") && tries < 40 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => break other?,
+            }
+        };
         Ok(Self {
             events: db.open_tree("events")?,
             event_keys: db.open_tree("event_keys")?,
@@ -244,6 +268,8 @@ impl Store {
             meta: db.open_tree("meta")?,
             subscriptions: db.open_tree("subscriptions")?,
             alerting: db.open_tree("alerting")?,
+            governance: db.open_tree("governance")?,
+            dead_jobs: db.open_tree("dead_jobs")?,
             db,
             commit: commit::Coalescer::new(),
             batcher: batch::Batcher::default(),
@@ -272,6 +298,8 @@ impl Store {
             &self.meta,
             &self.subscriptions,
             &self.alerting,
+            &self.governance,
+            &self.dead_jobs,
         );
         let out = trees.transaction(
             |(
@@ -284,6 +312,8 @@ impl Store {
                 meta,
                 subscriptions,
                 alerting,
+                governance,
+                dead_jobs,
             )| {
                 let tx = Tx {
                     events,
@@ -295,6 +325,8 @@ impl Store {
                     meta,
                     subscriptions,
                     alerting,
+                    governance,
+                    dead_jobs,
                     now,
                 };
                 f(&tx)
@@ -540,7 +572,10 @@ mod tests {
             let s = Store::open(dir.path()).unwrap();
             s.transact(now, |tx| {
                 tx.audit(AuditEntry::system("a"))?;
-                tx.enqueue_now(JobKind::Diagnose { event_id: 1 })
+                tx.enqueue_now(JobKind::Diagnose {
+                    event_id: 1,
+                    connector_id: None,
+                })
             })
             .unwrap();
             s.flush_blocking().unwrap();

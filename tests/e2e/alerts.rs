@@ -228,7 +228,7 @@ async fn the_grace_is_a_durable_wait_and_a_failed_retry_alerts_at_once() {
 async fn a_changed_cause_refreshes_the_summary_and_replaces_the_proposal() {
     let mut t = World::new().await;
     let first = t.alert("s1").await;
-    let old = first.button_value("approve").unwrap();
+    let old = first.proposal_id().unwrap();
     let calls = fail(
         &mut t,
         &failure_of(CONNECTION, "pg_prod", "s2", AUTH_FAILURE),
@@ -344,7 +344,7 @@ async fn a_transient_storm_offers_one_retry_for_all_and_runs_one_call_each() {
         let p = t
             .state
             .store
-            .proposal(&single.button_value("approve").unwrap())
+            .proposal(&single.proposal_id().unwrap())
             .unwrap()
             .unwrap();
         assert_eq!(
@@ -367,14 +367,17 @@ async fn a_transient_storm_offers_one_retry_for_all_and_runs_one_call_each() {
         body: current,
         ..storm_msg.clone()
     };
-    assert_eq!(msg.button_value("approve").as_deref(), Some(pid.as_str()));
+    assert_eq!(msg.proposal_id().as_deref(), Some(pid.as_str()));
     // The old button (5 connectors) is dead.
     let stale = storm_msg.button_value("approve").unwrap();
-    assert_ne!(stale, pid);
+    assert_ne!(storm_msg.proposal_id().unwrap(), pid);
 
     assert_eq!(t.click(&msg, "approve", APPROVER).await, 200);
     t.run_jobs().await;
-    let sent = t.fivetran();
+    let all = t.fivetran();
+    // Each member is re-read just before its call (the pre-flight), then retried.
+    assert_eq!(all.iter().filter(|r| r.method == "GET").count(), 6);
+    let sent: Vec<_> = all.into_iter().filter(|r| r.method != "GET").collect();
     let mut paths: Vec<&str> = sent.iter().map(|r| r.path.as_str()).collect();
     paths.sort();
     let mut expected: Vec<String> = ids
@@ -554,8 +557,10 @@ async fn unsnooze_brings_a_held_alert_out_at_once() {
     let calls = t.slack();
     assert_eq!(methods(&calls), ["chat.postMessage"]);
     assert_eq!(audit_of(&t, "connector_unsnoozed").len(), 1);
-    // The scheduled end of the lifted snooze changes nothing.
+    // The scheduled end of the lifted snooze posts nothing (the proposal's expiry still
+    // updates the alert).
     t.clock.advance(Duration::hours(25));
     t.run_jobs().await;
-    assert!(t.slack().is_empty());
+    assert_eq!(methods(&t.slack()), ["chat.update"]);
+    assert_eq!(audit_of(&t, "snooze_ended").len(), 0);
 }

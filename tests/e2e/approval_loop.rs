@@ -31,7 +31,9 @@ async fn happy_path_runs_exactly_one_sync_with_the_right_auth_and_body() {
     assert_eq!(t.click(&msg, "approve", APPROVER).await, 200);
     t.run_jobs().await;
 
-    let calls = t.fivetran();
+    // The connection is re-read before the approved call goes out.
+    let (reads, calls) = t.preflight_and_writes();
+    assert_eq!(reads, 1);
     assert_eq!(calls.len(), 1, "{calls:?}");
     let call = &calls[0];
     assert_eq!(call.method, "POST");
@@ -120,7 +122,7 @@ async fn reject_makes_no_fivetran_write() {
 async fn unauthorized_click_changes_nothing_and_is_audited() {
     let mut t = World::new().await;
     let msg = t.alert("s1").await;
-    let proposal_id = msg.button_value("approve").unwrap();
+    let proposal_id = msg.proposal_id().unwrap();
     assert_eq!(t.click(&msg, "approve", "U0INTRUDER").await, 200);
     t.run_jobs().await;
     assert!(t.fivetran().is_empty());
@@ -262,7 +264,8 @@ async fn rate_limited_execution_waits_for_retry_after_then_succeeds_once() {
     );
     t.click(&msg, "approve", APPROVER).await;
     t.run_jobs().await;
-    let first = t.fivetran();
+    let (reads, first) = t.preflight_and_writes();
+    assert_eq!(reads, 1);
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].status, 429);
     t.slack(); // "approved; running" update
@@ -273,6 +276,7 @@ async fn rate_limited_execution_waits_for_retry_after_then_succeeds_once() {
 
     t.clock.advance(Duration::seconds(1));
     t.run_jobs().await;
+    // The pre-flight already ran: the retry is the call alone.
     let second = t.fivetran();
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].status, 200);
@@ -296,13 +300,15 @@ async fn rate_limited_execution_waits_for_retry_after_then_succeeds_once() {
 async fn refused_call_marks_the_proposal_failed() {
     let mut t = World::new().await;
     let msg = t.alert("s1").await;
-    // The connector got paused meanwhile: Fivetran answers 409.
-    let mut conn = t.stack.fivetran.connection(CONNECTION).unwrap();
-    conn["paused"] = serde_json::json!(true);
-    t.stack.fivetran.add_connection(conn);
+    // Fivetran refuses the sync even though the pre-flight saw nothing wrong.
+    t.stack.fivetran.inject(Fault::status(
+        "/sync",
+        409,
+        serde_json::json!({"code": "Conflict", "message": "Sync is already scheduled"}),
+    ));
     t.click(&msg, "approve", APPROVER).await;
     t.run_jobs().await;
-    let calls = t.fivetran();
+    let (_, calls) = t.preflight_and_writes();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].status, 409);
     let last = t.slack().pop().unwrap();
@@ -412,12 +418,14 @@ fn crash_mid_call(t: &World, proposal_id: &str, action: syncwarden::remediation:
 async fn after_a_crash_an_idempotent_call_is_resent_once() {
     let mut t = World::new().await;
     let msg = t.alert("s1").await;
-    let id = msg.button_value("approve").unwrap();
+    let id = msg.proposal_id().unwrap();
     crash_mid_call(&t, &id, syncwarden::remediation::action::Action::RetrySync);
     t.run_jobs().await;
+    // First a look at the connection: no sync running, so the call did not get through.
     let calls = t.fivetran();
-    assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].path, "/v1/connections/speak_inexpensive/sync");
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[0].method, "GET");
+    assert_eq!(calls[1].path, "/v1/connections/speak_inexpensive/sync");
     assert_eq!(
         t.state.store.proposal(&id).unwrap().unwrap().state,
         ProposalState::Succeeded
@@ -426,10 +434,43 @@ async fn after_a_crash_an_idempotent_call_is_resent_once() {
 }
 
 #[tokio::test]
+async fn after_a_crash_a_call_that_got_through_is_not_sent_again() {
+    let mut t = World::new().await;
+    let msg = t.alert("s1").await;
+    let id = msg.proposal_id().unwrap();
+    crash_mid_call(&t, &id, syncwarden::remediation::action::Action::RetrySync);
+    // The call reached Fivetran before the crash: the connection is syncing.
+    let mut c = t.stack.fivetran.connection(CONNECTION).unwrap();
+    c["status"]["sync_state"] = serde_json::json!("syncing");
+    t.stack.fivetran.add_connection(c);
+    t.run_jobs().await;
+    let calls = t.fivetran();
+    assert_eq!(calls.len(), 1, "only the look at the connection: {calls:?}");
+    assert_eq!(calls[0].method, "GET");
+    let p = t.state.store.proposal(&id).unwrap().unwrap();
+    assert_eq!(p.state, ProposalState::Succeeded);
+    assert!(p
+        .execution
+        .unwrap()
+        .message
+        .contains("already in effect (a sync is running)"));
+    let done = t
+        .audit()
+        .into_iter()
+        .find(|r| r.entry.kind == "execution_succeeded")
+        .unwrap();
+    assert_eq!(done.entry.detail["resent"], false);
+    let update = t.slack().pop().unwrap();
+    assert!(update.body["blocks"]
+        .to_string()
+        .contains("already in effect"));
+}
+
+#[tokio::test]
 async fn after_a_crash_a_resync_is_never_sent_twice() {
     let mut t = World::new().await;
     let msg = t.alert("s1").await;
-    let id = msg.button_value("approve").unwrap();
+    let id = msg.proposal_id().unwrap();
     crash_mid_call(
         &t,
         &id,

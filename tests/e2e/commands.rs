@@ -276,14 +276,15 @@ async fn pause_by_name_is_a_proposal_that_approved_sends_exactly_one_patch() {
         "{}",
         msg.text()
     );
-    let proposal_id = msg.button_value("approve").unwrap();
+    let proposal_id = msg.proposal_id().unwrap();
     let p = t.state.store.proposal(&proposal_id).unwrap().unwrap();
     assert_eq!(p.requested_by, ALICE);
     assert!(t.fivetran().is_empty(), "nothing runs before approval");
 
     assert_eq!(t.click_in_channel(&msg, "approve", APPROVER).await, 200);
     t.run_jobs().await;
-    let calls = t.fivetran();
+    let (reads, calls) = t.preflight_and_writes();
+    assert_eq!(reads, 1, "the connection is re-read before pausing");
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert_eq!(calls[0].method, "PATCH");
     assert_eq!(calls[0].path, format!("/v1/connections/{CONNECTION}"));

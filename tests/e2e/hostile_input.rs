@@ -134,7 +134,12 @@ async fn forged_or_stale_clicks_are_401_and_change_nothing() {
     t.run_jobs().await;
     assert!(t.fivetran().is_empty());
     assert!(t.slack().is_empty());
-    let p = t.state.store.proposal(&value).unwrap().unwrap();
+    let p = t
+        .state
+        .store
+        .proposal(&msg.proposal_id().unwrap())
+        .unwrap()
+        .unwrap();
     assert_eq!(
         p.state,
         syncwarden::remediation::proposal::ProposalState::Proposed
@@ -363,10 +368,14 @@ async fn replayed_truncated_and_reencoded_clicks_are_refused_and_change_nothing(
     assert!(t.slack().is_empty());
     assert!(t.fivetran().is_empty());
 
-    // The genuine click still works, exactly once.
+    // The genuine click still works, exactly once (after the pre-flight re-read).
     assert_eq!(post(good, body).await.0, 200);
     t.run_jobs().await;
-    let calls = t.fivetran();
+    let calls: Vec<_> = t
+        .fivetran()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .collect();
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert!(!t.slack().is_empty());
 }

@@ -195,7 +195,7 @@ async fn guardrails_drop_unlisted_or_invalid_actions() {
         assert!(!blocks.contains(dropped), "{dropped} leaked: {blocks}");
     }
     // Buttons still carry the deterministic proposal, never a model choice.
-    let id = msg.button_value("approve").unwrap();
+    let id = msg.proposal_id().unwrap();
     let p = t.state.store.proposal(&id).unwrap().unwrap();
     assert_eq!(p.action.name(), "retry_sync");
 }
@@ -284,6 +284,7 @@ impl std::io::Write for Captured {
 
 #[tokio::test]
 async fn canary_secrets_never_reach_the_model_or_the_logs() {
+    crate::world::listen_to_all_logs();
     let logs = Captured::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -291,6 +292,9 @@ async fn canary_secrets_never_reach_the_model_or_the_logs() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests' threads may have cached "nobody listens" for shared callsites before this
+    // thread-local subscriber existed; make every callsite ask again.
+    tracing::callsite::rebuild_interest_cache();
     let (mut t, sim) = world_with_llm(100_000, Duration::from_secs(5)).await;
     let canaries = [
         syncwarden::sim::stack::FIVETRAN_SECRET,

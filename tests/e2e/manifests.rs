@@ -35,7 +35,19 @@ fn slack_app_manifest_is_valid() {
         .iter()
         .filter_map(|s| s.as_str())
         .collect();
-    for s in ["chat:write", "commands"] {
+    // Everything the features call: posting, slash commands, user groups for approvers,
+    // and the history read that keeps a post interrupted by a crash from being repeated.
+    for s in [
+        "chat:write",
+        "chat:write.public",
+        "commands",
+        "usergroups:read",
+        "users:read",
+        "channels:read",
+        "groups:read",
+        "channels:history",
+        "groups:history",
+    ] {
         assert!(scopes.contains(&s), "{scopes:?}");
     }
 }

@@ -150,7 +150,12 @@ async fn fivetran_429_on_execute_holds_every_call_until_retry_after_then_runs_on
     assert_eq!(t.click(&msg, "approve", APPROVER).await, 200);
     t.run_jobs().await;
     let limited_at = now(&t);
-    let first = t.fivetran();
+    // The pre-flight re-reads the connection, then the approved call is refused with 429.
+    let first: Vec<_> = t
+        .fivetran()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .collect();
     assert_eq!(first.len(), 1);
     assert_eq!((first[0].method.as_str(), first[0].status), ("POST", 429));
 
@@ -186,7 +191,7 @@ async fn fivetran_429_on_execute_holds_every_call_until_retry_after_then_runs_on
     let p = t
         .state
         .store
-        .proposal(&msg.button_value("approve").unwrap())
+        .proposal(&msg.proposal_id().unwrap())
         .unwrap()
         .unwrap();
     assert_eq!(p.state, ProposalState::Succeeded);
@@ -286,7 +291,7 @@ async fn a_fivetran_5xx_storm_opens_the_breaker_with_one_notice_and_closes_with_
     let approved_call = t
         .state
         .store
-        .proposal(&msg.button_value("approve").unwrap())
+        .proposal(&msg.proposal_id().unwrap())
         .unwrap()
         .unwrap()
         .call
@@ -303,20 +308,30 @@ async fn a_fivetran_5xx_storm_opens_the_breaker_with_one_notice_and_closes_with_
     let p = t
         .state
         .store
-        .proposal(&msg.button_value("approve").unwrap())
+        .proposal(&msg.proposal_id().unwrap())
         .unwrap()
         .unwrap();
-    assert_eq!(p.state, ProposalState::Executing);
-    assert!(p.execution.unwrap().message.contains("Fivetran looks down"));
+    // The pre-flight re-read waits for the breaker, so nothing has been claimed yet.
+    assert_eq!(p.state, ProposalState::Approved);
+    let waiting = t.state.store.jobs().unwrap();
+    let execute = waiting.iter().find(|j| j.kind.name() == "execute").unwrap();
+    assert!(
+        execute
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("Fivetran looks down")),
+        "{execute:?}"
+    );
 
-    // After the cool-down one probe goes out (the waiting sync); it succeeds and closes the
-    // breaker: one recovery notice, and the approved call ran exactly once.
+    // After the cool-down one probe goes out (the waiting pre-flight read); it succeeds and
+    // closes the breaker: one recovery notice, and the approved call ran exactly once.
     drain(&t, Duration::seconds(60)).await;
     let reqs = t.fivetran();
-    assert_eq!(reqs.len(), 1, "{reqs:?}");
-    assert_eq!(reqs[0].method, "POST");
-    assert_eq!(reqs[0].path, approved_call);
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert_eq!(reqs[0].method, "GET");
     assert!(reqs[0].at >= opened_at + Duration::seconds(30), "{reqs:?}");
+    assert_eq!(reqs[1].method, "POST");
+    assert_eq!(reqs[1].path, approved_call);
     let calls = t.slack();
     let recovered: Vec<_> = calls
         .iter()
@@ -413,7 +428,14 @@ async fn a_slack_5xx_storm_delays_alerts_but_delivers_each_exactly_once() {
     sync_ids.dedup();
     assert_eq!(sync_ids.len(), 3);
     assert!(!t.audit_kinds().contains(&"job_failed".to_string()));
-    assert!(t.state.store.jobs().unwrap().is_empty());
+    // Only the proposals' future expiries are left.
+    assert!(t
+        .state
+        .store
+        .jobs()
+        .unwrap()
+        .iter()
+        .all(|j| j.kind.name() == "expire_proposal"));
     let _ = t.fivetran();
 }
 

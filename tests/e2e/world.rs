@@ -63,6 +63,24 @@ pub fn success_of(connector: &str, sync_id: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// A real-shaped `sync_end` failure for the default connection with this reason.
+pub fn failure(sync_id: &str, reason: &str) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(&transient_failure(sync_id)).unwrap();
+    v["data"]["reason"] = serde_json::json!(reason);
+    v.to_string().into_bytes()
+}
+
+/// Installs, once per test binary, a global subscriber that takes every event and writes
+/// none. Tests that capture logs with a thread-local subscriber then always see the events:
+/// with no global subscriber, callsites first hit on another test's thread are cached as
+/// "nobody listens" and skipped.
+pub fn listen_to_all_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
+}
+
 impl World {
     pub async fn new() -> Self {
         Self::with_approvers(&[APPROVER]).await
@@ -78,6 +96,7 @@ impl World {
         customize: impl FnOnce(&mut syncwarden::config::Settings, &mut syncwarden::config::Secrets),
     ) -> Self {
         syncwarden::app::install_crypto_provider();
+        listen_to_all_logs();
         let stack = SimStack::start().await.expect("simulators start");
         stack
             .fivetran
@@ -219,6 +238,25 @@ impl World {
         new
     }
 
+    /// Fivetran requests since the last look, split into the pre-flight re-reads of the
+    /// connection (GETs, which must come first) and the writes after them.
+    pub fn preflight_and_writes(&mut self) -> (usize, Vec<RecordedRequest>) {
+        let all = self.fivetran();
+        let reads = all.iter().take_while(|r| r.method == "GET").count();
+        for r in &all[..reads] {
+            assert!(
+                r.path.starts_with("/v1/connections/") && r.status == 200,
+                "unexpected read {r:?}"
+            );
+        }
+        let writes = all[reads..].to_vec();
+        assert!(
+            writes.iter().all(|r| r.method != "GET"),
+            "a read after a write: {all:?}"
+        );
+        (reads, writes)
+    }
+
     /// Delivers a transient failure and returns the alert that was posted (consuming the
     /// details GET and the post).
     pub async fn alert(&mut self, sync_id: &str) -> SlackCall {
@@ -232,6 +270,50 @@ impl World {
         let msg = posted.remove(0);
         assert_eq!(msg.method, "chat.postMessage");
         msg
+    }
+
+    /// Requests a fix with a slash command (`"/fivetran pause pg_prod"`) as `user` in the
+    /// alert channel, and returns the proposal message that was posted (consuming the
+    /// announcement and any directory lookup).
+    pub async fn request(&mut self, line: &str, user: &str) -> SlackCall {
+        let (status, ack) = self.slash(line, user, CHANNEL).await;
+        assert_eq!(status, 200, "{ack}");
+        if ack["response_type"] != "in_channel" {
+            // Answered on the response URL once Fivetran listed the connectors.
+            let answer = self.await_slack(1).await;
+            assert_eq!(answer.len(), 1, "{answer:?}");
+            assert_eq!(
+                answer[0].body["response_type"], "in_channel",
+                "{:?}",
+                answer[0].body
+            );
+        }
+        let lookups = self.fivetran();
+        assert!(lookups.iter().all(|r| r.method == "GET"), "{lookups:?}");
+        self.run_jobs().await;
+        let mut posted = self.slack();
+        assert_eq!(posted.len(), 1, "{posted:?}");
+        let msg = posted.remove(0);
+        assert_eq!(msg.method, "chat.postMessage");
+        msg
+    }
+
+    /// The current stored state of the proposal a message is about.
+    pub fn proposal_of(&self, msg: &SlackCall) -> syncwarden::remediation::proposal::Proposal {
+        let id = msg.proposal_id().expect("the message is about a proposal");
+        self.state.store.proposal(&id).unwrap().unwrap()
+    }
+
+    /// The proposal of an incident's message, when the message has no buttons left.
+    pub fn proposal_by_id(&self, id: &str) -> syncwarden::remediation::proposal::Proposal {
+        self.state.store.proposal(id).unwrap().unwrap()
+    }
+
+    /// Sets fields of the simulated connection (as if someone changed it in Fivetran).
+    pub fn change_connection(&self, change: impl FnOnce(&mut serde_json::Value)) {
+        let mut c = self.stack.fivetran.connection(CONNECTION).unwrap();
+        change(&mut c);
+        self.stack.fivetran.add_connection(c);
     }
 
     pub fn audit(&self) -> Vec<AuditRecord> {

@@ -44,6 +44,10 @@ pub fn prefill(store: &Store, target: usize) -> anyhow::Result<(usize, Duration)
     let have = store.event_count();
     let mut added = 0;
     let mut next = 0usize;
+    let policy = syncwarden::remediation::policy::Policy::new(
+        [syncwarden::sim::stack::APPROVER.to_string()],
+        std::time::Duration::from_secs(4 * 3600),
+    );
     while have + added < target {
         let n = BATCH.min(target - have - added);
         let batch: Vec<(WebhookEvent, serde_json::Value)> = bodies::make(9, next..next + n, 0.0, 0)
@@ -54,7 +58,7 @@ pub fn prefill(store: &Store, target: usize) -> anyhow::Result<(usize, Duration)
         let accepted = store.transact(Utc::now(), |tx| {
             let mut accepted = 0;
             for (event, payload) in &batch {
-                if let Ingested::Accepted { .. } = record(tx, event, payload)?.outcome {
+                if let Ingested::Accepted { .. } = record(tx, &policy, event, payload)?.outcome {
                     accepted += 1;
                 }
             }
