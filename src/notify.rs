@@ -20,10 +20,13 @@ pub(crate) fn on_slack_error(job: &Job, e: SlackError) -> Outcome {
             error: e.to_string(),
             count: false,
         },
+        // Slack down or failing: an alert is delivered late rather than lost, so this waits
+        // (backing off to every 5 minutes) instead of counting toward giving up; the worker
+        // still ends a job that has waited a whole day.
         e if e.is_retryable() => Outcome::Retry {
-            after: backoff(job.attempts),
+            after: backoff(job.throttled),
             error: e.to_string(),
-            count: true,
+            count: false,
         },
         e => Outcome::GiveUp(e.to_string()),
     }

@@ -24,8 +24,10 @@ pub enum Outcome {
 }
 
 pub const MAX_ATTEMPTS: u32 = 8;
-/// Rate-limit waits are not failures, but a job that is throttled forever must still end.
-pub const MAX_THROTTLED: u32 = 50;
+/// Waits (rate limits, held calls, a Slack outage) are not failures, but a job that waits
+/// for ever must still end: after a day, or after this many waits.
+pub const MAX_WAITING: chrono::Duration = chrono::Duration::hours(24);
+pub const MAX_THROTTLED: u32 = 5_000;
 
 pub fn backoff(attempt: u32) -> Duration {
     let base = 2u64.saturating_pow(attempt.min(8)).min(300);
@@ -101,7 +103,8 @@ pub async fn run_job(state: &SharedState, job: Job) -> bool {
         } => {
             let attempts = job.attempts + u32::from(count);
             let throttled = job.throttled + u32::from(!count);
-            if attempts >= MAX_ATTEMPTS || throttled >= MAX_THROTTLED {
+            let waited_too_long = !count && now - job.created_at >= MAX_WAITING;
+            if attempts >= MAX_ATTEMPTS || throttled >= MAX_THROTTLED || waited_too_long {
                 dead_letter(state, &job, &error)
             } else {
                 tracing::warn!(job = job.kind.name(), id = job.id, attempts, %error, "job will be retried");

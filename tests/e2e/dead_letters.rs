@@ -129,3 +129,47 @@ async fn the_worker_pool_runs_jobs_and_releases_claims_of_a_dead_process() {
         .iter()
         .all(|j| j.kind.name() == "expire_proposal"));
 }
+
+#[tokio::test]
+async fn a_long_slack_outage_delays_the_alert_but_never_buries_it() {
+    let mut t = World::new().await;
+    // Slack answers 500 to the next 20 posts: far more than the 8 attempts a failing job gets.
+    for _ in 0..20 {
+        t.stack.slack.inject(Fault::status(
+            "chat.postMessage",
+            500,
+            serde_json::json!({"ok": false, "error": "internal_error"}),
+        ));
+    }
+    t.fivetran_webhook(&transient_failure("s1")).await;
+    t.run_jobs().await;
+    t.fivetran();
+    let mut refused = 0;
+    let mut posted = Vec::new();
+    for _ in 0..40 {
+        // (After a 500 Slack may have posted after all, so each retry first looks in the
+        // channel's history.)
+        for c in t
+            .slack()
+            .into_iter()
+            .filter(|c| c.method == "chat.postMessage")
+        {
+            if c.ok {
+                posted.push(c);
+            } else {
+                refused += 1;
+            }
+        }
+        if !posted.is_empty() {
+            break;
+        }
+        // Backing off to every 5 minutes: two hours of outage in all.
+        t.clock.advance(chrono::Duration::minutes(8));
+        t.run_jobs().await;
+    }
+    assert_eq!(refused, 20, "{posted:?}");
+    assert_eq!(posted.len(), 1, "delivered once, late");
+    assert_eq!(posted[0].method, "chat.postMessage");
+    assert!(t.state.store.dead_jobs().unwrap().is_empty());
+    assert!(!t.audit_kinds().iter().any(|k| k == "job_failed"));
+}
