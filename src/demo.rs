@@ -31,6 +31,22 @@ pub fn demo_failure_body() -> Vec<u8> {
     .into_bytes()
 }
 
+/// The sync Fivetran runs after the approved retry, succeeding.
+pub fn demo_success_body() -> Vec<u8> {
+    serde_json::json!({
+        "event": "sync_end",
+        "created": "2026-11-25T10:04:12.001Z",
+        "connector_type": "postgres",
+        "connector_id": "speak_inexpensive",
+        "connector_name": "pg_prod",
+        "sync_id": "9d41f0b2-5a7e-4c11-8f3e-2b6d9c0a1e7f",
+        "destination_group_id": "projected_sickle",
+        "data": {"status": "SUCCESSFUL"}
+    })
+    .to_string()
+    .into_bytes()
+}
+
 pub fn audit_line(r: &AuditRecord) -> String {
     let mut subject = Vec::new();
     if let Some(c) = &r.entry.connector_id {
@@ -228,10 +244,40 @@ pub async fn run(out: &mut impl Write, llm_sim: bool) -> anyhow::Result<()> {
         resp.text().await.unwrap_or_default()
     )?;
 
+    // 6. The retried sync succeeds: the alert says the connector recovered.
+    let ok = demo_success_body();
+    let resp = http
+        .post(format!("{base}/webhooks/fivetran"))
+        .header("content-type", "application/json")
+        .header(
+            "x-fivetran-signature-256",
+            webhook::sign(WEBHOOK_SECRET.as_bytes(), &ok),
+        )
+        .body(ok)
+        .send()
+        .await?;
+    writeln!(
+        out,
+        "\n7. Fivetran → sync_end SUCCESSFUL for pg_prod → {}; syncwarden closes the incident:",
+        resp.status().as_u16()
+    )?;
+    let recovered = wait_for("the recovered alert", || {
+        stack
+            .slack
+            .calls()
+            .into_iter()
+            .filter(|c| c.method == "chat.update" && c.ok)
+            .find(|c| c.text().starts_with("Recovered"))
+    })
+    .await?;
+    for line in render_text(&recovered.body).lines().take(3) {
+        writeln!(out, "   │ {line}")?;
+    }
+
     let _ = stop_tx.send(());
     server.await??;
     let records = state.store.audit_records()?;
-    writeln!(out, "\n7. Audit trail ({} records):", records.len())?;
+    writeln!(out, "\n8. Audit trail ({} records):", records.len())?;
     for r in &records {
         writeln!(out, "   {}", audit_line(r))?;
     }
@@ -250,7 +296,7 @@ pub async fn run(out: &mut impl Write, llm_sim: bool) -> anyhow::Result<()> {
     }
     writeln!(
         out,
-        "\ndemo finished: one alert, one approved call, audit verified."
+        "\ndemo finished: one alert, one approved call, recovery shown, audit verified."
     )?;
     Ok(())
 }

@@ -351,7 +351,7 @@ fn open_streak(
                 "category": incident.classification.category,
                 "transient": incident.classification.transient,
                 "suggested": incident.classification.action,
-                "confidence": incident.classification.confidence,
+                "confidence": (f64::from(incident.classification.confidence) * 100.0).round() / 100.0,
                 "rule": incident.classification.evidence.first().map(|e| e.rule.clone()),
                 "details_unavailable": incident.summary.details_unavailable,
             })),

@@ -7,6 +7,7 @@ mod audit_log;
 mod commands;
 mod crash_recovery;
 mod dead_letters;
+mod demo;
 mod governance;
 mod hostile_input;
 mod llm;
