@@ -74,29 +74,18 @@ fn selected(store: &Store, which: &Selection) -> anyhow::Result<Vec<u64>> {
     })
 }
 
-/// Puts dead jobs back in the queue, due now. Returns the ids that were not dead jobs.
-pub fn retry(
+/// Applies `change` to each selected dead job in its own transaction (audited as `kind`).
+/// Returns (changed, not dead jobs).
+fn for_each_dead(
     store: &Store,
     which: &Selection,
-    actor: &str,
     now: DateTime<Utc>,
+    change: impl Fn(&crate::store::Tx<'_>, u64) -> crate::store::TxResult<bool>,
 ) -> anyhow::Result<(Vec<u64>, Vec<u64>)> {
     let mut done = Vec::new();
     let mut unknown = Vec::new();
     for id in selected(store, which)? {
-        let revived = store.transact(now, |tx| {
-            let Some(job) = tx.revive_job(id)? else {
-                return Ok(false);
-            };
-            tx.audit(
-                AuditEntry::by("job_retried", actor).detail(serde_json::json!({
-                    "job_id": id,
-                    "job": job.kind,
-                })),
-            )?;
-            Ok(true)
-        })?;
-        if revived {
+        if store.transact(now, |tx| change(tx, id))? {
             done.push(id);
         } else {
             unknown.push(id);
@@ -106,37 +95,47 @@ pub fn retry(
     Ok((done, unknown))
 }
 
-/// Forgets dead jobs. Returns (dropped, not dead jobs).
+/// Puts dead jobs back in the queue, due now, with a fresh attempt count.
+pub fn retry(
+    store: &Store,
+    which: &Selection,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(Vec<u64>, Vec<u64>)> {
+    for_each_dead(store, which, now, |tx, id| {
+        let Some(job) = tx.revive_job(id)? else {
+            return Ok(false);
+        };
+        tx.audit(
+            AuditEntry::by("job_retried", actor).detail(serde_json::json!({
+                "job_id": id,
+                "job": job.kind,
+            })),
+        )?;
+        Ok(true)
+    })
+}
+
+/// Forgets dead jobs.
 pub fn drop(
     store: &Store,
     which: &Selection,
     actor: &str,
     now: DateTime<Utc>,
 ) -> anyhow::Result<(Vec<u64>, Vec<u64>)> {
-    let mut done = Vec::new();
-    let mut unknown = Vec::new();
-    for id in selected(store, which)? {
-        let dropped = store.transact(now, |tx| {
-            let Some(dead) = tx.drop_dead_job(id)? else {
-                return Ok(false);
-            };
-            tx.audit(
-                AuditEntry::by("job_dropped", actor).detail(serde_json::json!({
-                    "job_id": id,
-                    "job": dead.job.kind,
-                    "error": dead.error,
-                })),
-            )?;
-            Ok(true)
-        })?;
-        if dropped {
-            done.push(id);
-        } else {
-            unknown.push(id);
-        }
-    }
-    store.flush_blocking()?;
-    Ok((done, unknown))
+    for_each_dead(store, which, now, |tx, id| {
+        let Some(dead) = tx.drop_dead_job(id)? else {
+            return Ok(false);
+        };
+        tx.audit(
+            AuditEntry::by("job_dropped", actor).detail(serde_json::json!({
+                "job_id": id,
+                "job": dead.job.kind,
+                "error": dead.error,
+            })),
+        )?;
+        Ok(true)
+    })
 }
 
 #[cfg(test)]

@@ -113,6 +113,37 @@ impl Incident {
     }
 }
 
+/// Sets aside an undecided proposal that no longer fits (`why` is shown on the alert,
+/// `code` goes into the audit record with `extra`). Returns false, changing nothing, if there
+/// is no such proposal or somebody already decided on it.
+pub fn supersede_proposal(
+    tx: &crate::store::Tx<'_>,
+    proposal_id: &str,
+    why: &str,
+    code: &str,
+    extra: serde_json::Value,
+) -> crate::store::TxResult<bool> {
+    let Some(mut p) = tx.proposal(proposal_id)? else {
+        return Ok(false);
+    };
+    if p.supersede(why).is_err() {
+        return Ok(false);
+    }
+    tx.put_proposal(&p)?;
+    let mut detail = serde_json::json!({ "reason": code });
+    if let (Some(d), serde_json::Value::Object(x)) = (detail.as_object_mut(), extra) {
+        d.extend(x);
+    }
+    tx.audit(
+        crate::store::audit::AuditEntry::system("proposal_superseded")
+            .connector(Some(&p.connector_id))
+            .incident(&p.incident_id)
+            .proposal(&p.id)
+            .detail(detail),
+    )?;
+    Ok(true)
+}
+
 pub fn incident_id_for_event(event_id: u64) -> String {
     format!("inc_{event_id}")
 }

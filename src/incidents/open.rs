@@ -434,20 +434,16 @@ fn continue_streak(
         incident.classification = classification.clone();
         incident.summary = summary.clone();
         if let Some(old) = incident.proposal_id.take() {
-            if let Some(mut p) = tx.proposal(&old)? {
-                if p.supersede("the cause changed").is_ok() {
-                    tx.put_proposal(&p)?;
-                    tx.audit(
-                        AuditEntry::system("proposal_superseded")
-                            .connector(Some(&p.connector_id))
-                            .incident(&incident.id)
-                            .proposal(&p.id)
-                            .detail(serde_json::json!({ "reason": "cause changed" })),
-                    )?;
-                } else {
-                    // A decision on it stands; the message keeps showing it.
-                    incident.proposal_id = Some(old);
-                }
+            let replaced = super::supersede_proposal(
+                tx,
+                &old,
+                "the cause changed",
+                "cause changed",
+                serde_json::Value::Null,
+            )?;
+            if !replaced {
+                // A decision on it stands; the message keeps showing it.
+                incident.proposal_id = Some(old);
             }
         }
         if incident.proposal_id.is_none() && incident.storm_id.is_none() {

@@ -66,18 +66,13 @@ pub async fn recover(state: &SharedState, job: &Job, event_id: u64) -> anyhow::R
         incident.status = IncidentStatus::Recovered;
         incident.recovered_at = Some(now);
         if let Some(pid) = &incident.proposal_id {
-            if let Some(mut p) = tx.proposal(pid)? {
-                if p.supersede("the connector recovered").is_ok() {
-                    tx.put_proposal(&p)?;
-                    tx.audit(
-                        AuditEntry::system("proposal_superseded")
-                            .connector(Some(&p.connector_id))
-                            .incident(&incident.id)
-                            .proposal(&p.id)
-                            .detail(serde_json::json!({ "reason": "recovered" })),
-                    )?;
-                }
-            }
+            super::supersede_proposal(
+                tx,
+                pid,
+                "the connector recovered",
+                "recovered",
+                serde_json::Value::Null,
+            )?;
         }
         tx.put_incident(&incident)?;
         tx.clear_streak(&connector_id)?;

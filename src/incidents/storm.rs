@@ -6,7 +6,7 @@ use super::Incident;
 use crate::config::AlertSettings;
 use crate::diagnosis::classify::{Category, SuggestedAction};
 use crate::remediation::action::Action;
-use crate::remediation::proposal::{Proposal, ProposalState};
+use crate::remediation::proposal::Proposal;
 use crate::store::audit::AuditEntry;
 use crate::store::jobs::JobKind;
 use crate::store::{Tx, TxResult};
@@ -123,22 +123,17 @@ fn fold_member(tx: &Tx<'_>, incident: &Incident, storm_id: &str) -> TxResult<()>
     let Some(pid) = &incident.proposal_id else {
         return Ok(());
     };
-    if let Some(mut p) = tx.proposal(pid)? {
-        if p.supersede("folded into the storm's group message").is_ok() {
-            tx.put_proposal(&p)?;
-            tx.audit(
-                AuditEntry::system("proposal_superseded")
-                    .connector(Some(&p.connector_id))
-                    .incident(&incident.id)
-                    .proposal(&p.id)
-                    .detail(serde_json::json!({ "reason": "storm", "storm": storm_id })),
-            )?;
-            if !incident.messages.is_empty() {
-                tx.enqueue_now(JobKind::UpdateMessage {
-                    incident_id: incident.id.clone(),
-                })?;
-            }
-        }
+    let folded = super::supersede_proposal(
+        tx,
+        pid,
+        "folded into the storm's group message",
+        "storm",
+        serde_json::json!({ "storm": storm_id }),
+    )?;
+    if folded && !incident.messages.is_empty() {
+        tx.enqueue_now(JobKind::UpdateMessage {
+            incident_id: incident.id.clone(),
+        })?;
     }
     Ok(())
 }
@@ -150,20 +145,16 @@ fn refresh_proposal(tx: &Tx<'_>, storm: &mut Storm, ttl: std::time::Duration) ->
         return Ok(());
     };
     if let Some(pid) = &storm.proposal_id {
-        match tx.proposal(pid)? {
-            Some(mut old) if old.state == ProposalState::Proposed => {
-                old.supersede("replaced by a proposal covering the connectors that joined")
-                    .ok();
-                tx.put_proposal(&old)?;
-                tx.audit(
-                    AuditEntry::system("proposal_superseded")
-                        .proposal(&old.id)
-                        .incident(&storm.id)
-                        .detail(serde_json::json!({ "reason": "storm grew" })),
-                )?;
-            }
-            Some(_) => return Ok(()),
-            None => {}
+        let replaced = super::supersede_proposal(
+            tx,
+            pid,
+            "replaced by a proposal covering the connectors that joined",
+            "storm grew",
+            serde_json::Value::Null,
+        )?;
+        // A decided group proposal stands (a missing one is simply made anew).
+        if !replaced && tx.proposal(pid)?.is_some() {
+            return Ok(());
         }
     }
     let connectors: Vec<String> = storm
@@ -332,13 +323,13 @@ pub fn member_recovered(tx: &Tx<'_>, storm_id: &str) -> TxResult<()> {
     if all && storm.closed_at.is_none() {
         storm.closed_at = Some(tx.now);
         if let Some(pid) = &storm.proposal_id {
-            if let Some(mut p) = tx.proposal(pid)? {
-                if p.supersede("every connector in the storm recovered")
-                    .is_ok()
-                {
-                    tx.put_proposal(&p)?;
-                }
-            }
+            super::supersede_proposal(
+                tx,
+                pid,
+                "every connector in the storm recovered",
+                "storm recovered",
+                serde_json::Value::Null,
+            )?;
         }
         tx.audit(
             AuditEntry::system("storm_closed")

@@ -4,10 +4,9 @@
 use crate::world::{transient_failure, World};
 use syncwarden::sim::stack::CHANNEL;
 
-/// Runs the alert's post, then rewinds the incident as if syncwarden died right after Slack
-/// answered: the post is marked in flight, the recorded message is gone, the job is back.
-async fn crash_after_post(t: &mut World) -> syncwarden::sim::slack::SlackCall {
-    let first = t.alert("s1").await;
+/// Rewinds the posted alert as if syncwarden died right after Slack answered: the post is
+/// marked in flight, the recorded message is gone, the job is back.
+fn forget_the_post(t: &World) {
     let now = syncwarden::clock::Clock::now(&t.clock);
     t.state
         .store
@@ -22,6 +21,11 @@ async fn crash_after_post(t: &mut World) -> syncwarden::sim::slack::SlackCall {
             Ok(())
         })
         .unwrap();
+}
+
+async fn crash_after_post(t: &mut World) -> syncwarden::sim::slack::SlackCall {
+    let first = t.alert("s1").await;
+    forget_the_post(t);
     first
 }
 
@@ -62,21 +66,8 @@ async fn a_post_that_never_reached_slack_is_posted_after_the_look() {
     t.run_jobs().await;
     t.fivetran();
     t.slack();
-    // Rewind: in flight, but Slack never got it (delete it from the simulator's channel).
-    let now = syncwarden::clock::Clock::now(&t.clock);
-    t.state
-        .store
-        .transact(now, |tx| {
-            let mut i = tx.incident("inc_1")?.unwrap();
-            i.messages.clear();
-            i.posting = vec![CHANNEL.to_string()];
-            tx.put_incident(&i)?;
-            tx.enqueue_now(syncwarden::store::jobs::JobKind::Notify {
-                incident_id: i.id.clone(),
-            })?;
-            Ok(())
-        })
-        .unwrap();
+    // Rewind: in flight, but Slack never got it (deleted from the simulator's channel).
+    forget_the_post(&t);
     t.stack.slack.forget_messages(CHANNEL);
     t.run_jobs().await;
     let calls = t.slack();
