@@ -61,6 +61,13 @@ impl Tx<'_> {
     }
 }
 
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct JobCounts {
+    pub due: usize,
+    pub later: usize,
+    pub dead: usize,
+}
+
 impl Store {
     /// Claims the earliest due job that `take` accepts, for `lease`. `None` if there is none.
     pub fn claim_due(
@@ -114,6 +121,24 @@ impl Store {
             })?;
         }
         Ok(claimed.len())
+    }
+
+    /// Jobs in the queue, split at `now`: those due (or running) and those scheduled for later
+    /// (proposal expiry, snooze ends, a transient failure's grace, backoff). A queue whose
+    /// work is done still holds the later ones.
+    pub fn job_counts(&self, now: DateTime<Utc>) -> Result<JobCounts, StoreError> {
+        let bound = due_upper_bound(now).to_vec();
+        let mut counts = JobCounts::default();
+        for item in self.jobs.iter() {
+            let (key, v) = item?;
+            if key.as_ref() <= bound.as_slice() || decode_plain::<Job>(&v)?.claimed {
+                counts.due += 1;
+            } else {
+                counts.later += 1;
+            }
+        }
+        counts.dead = self.dead_jobs.len();
+        Ok(counts)
     }
 
     pub fn dead_jobs(&self) -> Result<Vec<DeadJob>, StoreError> {

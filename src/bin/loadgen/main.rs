@@ -409,11 +409,12 @@ async fn main() -> anyhow::Result<()> {
         report::verdict(String::new(), stored_ok),
     );
     report.row(
-        "alerts sent / incidents stored / jobs left / audit chain",
+        "alerts sent / incidents stored / jobs left (due) / scheduled for later / audit chain",
         format!(
-            "{alerts} / {} / {} / {}",
+            "{alerts} / {} / {} / {} / {}",
             counts.incidents,
             counts.jobs_left,
+            counts.jobs_scheduled,
             match counts.chain {
                 Ok(n) => format!("intact ({n} records)"),
                 Err(seq) => format!("BROKEN at {seq}"),

@@ -77,12 +77,16 @@ pub struct Counts {
     pub events: usize,
     pub events_received_audited: usize,
     pub incidents: usize,
+    /// Jobs due (work not done) when the server stopped.
     pub jobs_left: usize,
+    /// Jobs scheduled for later, such as each undecided proposal's expiry.
+    pub jobs_scheduled: usize,
     pub chain: Result<u64, u64>,
 }
 
 pub fn counts(store: &Store) -> anyhow::Result<Counts> {
     let records = store.audit_records()?;
+    let jobs = store.job_counts(chrono::Utc::now())?;
     Ok(Counts {
         events: store.event_count(),
         events_received_audited: records
@@ -90,7 +94,8 @@ pub fn counts(store: &Store) -> anyhow::Result<Counts> {
             .filter(|r| r.entry.kind == "event_received")
             .count(),
         incidents: store.incidents()?.len(),
-        jobs_left: store.jobs()?.len(),
+        jobs_left: jobs.due,
+        jobs_scheduled: jobs.later,
         chain: verify_chain(&records),
     })
 }
