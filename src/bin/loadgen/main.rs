@@ -61,6 +61,10 @@ struct Args {
     /// Path to the syncwarden binary (default: next to this one).
     #[arg(long)]
     syncwarden: Option<std::path::PathBuf>,
+    /// Only fill this data directory to `--prefill` events (with their audit records) and
+    /// exit: a large store to profile `syncwarden serve` or `audit verify` against.
+    #[arg(long)]
+    prefill_into: Option<std::path::PathBuf>,
     /// Internal: serve the bare-axum ceiling on this address.
     #[arg(long, hide = true)]
     serve_bare: Option<String>,
@@ -128,6 +132,22 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(listen) = &args.serve_bare {
         return procs::serve_bare(listen).await;
+    }
+    if let Some(dir) = &args.prefill_into {
+        let store = Store::open_with(
+            dir,
+            StoreOptions {
+                cache_bytes: args.cache_mb * 1024 * 1024,
+            },
+        )?;
+        let (added, took) = store_side::prefill(&store, args.prefill)?;
+        println!(
+            "{}: added {added} events in {:.1} s ({} in all)",
+            dir.display(),
+            took.as_secs_f64(),
+            store.event_count()
+        );
+        return Ok(());
     }
     syncwarden::app::install_crypto_provider();
     let client = client(args.concurrency)?;
