@@ -179,6 +179,56 @@ fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
     }
 }
 
+/// The fields a record's hash covers, borrowed from wherever they were read.
+struct HashedFields<'a> {
+    seq: u64,
+    at: &'a DateTime<Utc>,
+    kind: &'a str,
+    actor: &'a str,
+    connector_id: Option<&'a str>,
+    event_id: Option<u64>,
+    incident_id: Option<&'a str>,
+    proposal_id: Option<&'a str>,
+    prev_hash: &'a str,
+}
+
+impl HashedFields<'_> {
+    /// The canonical text, with `detail` written by `write_detail`.
+    fn canonical(&self, write_detail: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        use std::io::Write;
+        let mut out = Vec::with_capacity(384);
+        // Integers and the timestamp are written directly; both match serde_json's output.
+        let _ = write!(
+            out,
+            "{{\"seq\":{},\"at\":\"{}\",\"entry\":{{\"kind\":",
+            self.seq,
+            self.at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        );
+        write_json(&mut out, self.kind);
+        out.extend_from_slice(b",\"actor\":");
+        write_json(&mut out, self.actor);
+        out.extend_from_slice(b",\"connector_id\":");
+        write_json(&mut out, &self.connector_id);
+        out.extend_from_slice(b",\"event_id\":");
+        match self.event_id {
+            Some(id) => {
+                let _ = write!(out, "{id}");
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"incident_id\":");
+        write_json(&mut out, &self.incident_id);
+        out.extend_from_slice(b",\"proposal_id\":");
+        write_json(&mut out, &self.proposal_id);
+        out.extend_from_slice(b",\"detail\":");
+        write_detail(&mut out);
+        out.extend_from_slice(b"},\"prev_hash\":");
+        write_json(&mut out, self.prev_hash);
+        out.push(b'}');
+        out
+    }
+}
+
 /// The exact bytes a record's hash is computed over (see the module docs).
 pub fn canonical_bytes(
     seq: u64,
@@ -186,40 +236,91 @@ pub fn canonical_bytes(
     entry: &AuditEntry,
     prev_hash: &str,
 ) -> Vec<u8> {
-    use std::io::Write;
-    let mut out = Vec::with_capacity(384);
-    // Integers and the timestamp are written directly; both match serde_json's output.
-    let _ = write!(
-        out,
-        "{{\"seq\":{seq},\"at\":\"{}\",\"entry\":{{\"kind\":",
-        at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-    );
-    write_json(&mut out, &entry.kind);
-    out.extend_from_slice(b",\"actor\":");
-    write_json(&mut out, &entry.actor);
-    out.extend_from_slice(b",\"connector_id\":");
-    write_json(&mut out, &entry.connector_id);
-    out.extend_from_slice(b",\"event_id\":");
-    match entry.event_id {
-        Some(id) => {
-            let _ = write!(out, "{id}");
-        }
-        None => out.extend_from_slice(b"null"),
+    HashedFields {
+        seq,
+        at,
+        kind: &entry.kind,
+        actor: &entry.actor,
+        connector_id: entry.connector_id.as_deref(),
+        event_id: entry.event_id,
+        incident_id: entry.incident_id.as_deref(),
+        proposal_id: entry.proposal_id.as_deref(),
+        prev_hash,
     }
-    out.extend_from_slice(b",\"incident_id\":");
-    write_json(&mut out, &entry.incident_id);
-    out.extend_from_slice(b",\"proposal_id\":");
-    write_json(&mut out, &entry.proposal_id);
-    out.extend_from_slice(b",\"detail\":");
-    write_canonical_value(&mut out, &entry.detail);
-    out.extend_from_slice(b"},\"prev_hash\":");
-    write_json(&mut out, prev_hash);
-    out.push(b'}');
-    out
+    .canonical(|out| write_canonical_value(out, &entry.detail))
 }
 
 pub fn record_hash(seq: u64, at: &DateTime<Utc>, entry: &AuditEntry, prev_hash: &str) -> String {
     hex::encode(Sha256::digest(canonical_bytes(seq, at, entry, prev_hash)))
+}
+
+/// Whether `canonical` hashes to `hash` (lowercase hex, as stored).
+fn hashes_to(canonical: &[u8], hash: &str) -> bool {
+    let mut hex_digest = [0u8; 64];
+    hex::encode_to_slice(Sha256::digest(canonical), &mut hex_digest).is_ok()
+        && hex_digest.as_slice() == hash.as_bytes()
+}
+
+/// A stored record read without building its `detail`: `audit verify` reads every record of
+/// a log of millions, and decoding `detail` into a `serde_json::Value` (then sorting it back
+/// into canonical form) was most of that work.
+#[derive(Deserialize)]
+struct BorrowedRecord<'a> {
+    seq: u64,
+    at: DateTime<Utc>,
+    #[serde(borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    actor: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    connector_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    event_id: Option<u64>,
+    #[serde(default, borrow)]
+    incident_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    proposal_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    detail: Option<&'a serde_json::value::RawValue>,
+    prev_hash: String,
+    hash: String,
+}
+
+impl Link {
+    /// Reads a stored record's link and checks its hash.
+    ///
+    /// syncwarden stores `detail` in canonical form already (sorted keys, serde_json's
+    /// escapes), so the stored bytes are hashed as they are. Only if that does not match is
+    /// the record decoded and re-canonicalised, so a record is intact exactly when
+    /// [`AuditRecord::is_intact`] says so.
+    pub fn from_stored(bytes: &[u8]) -> Result<Link, String> {
+        let r: BorrowedRecord = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        let fields = HashedFields {
+            seq: r.seq,
+            at: &r.at,
+            kind: &r.kind,
+            actor: &r.actor,
+            connector_id: r.connector_id.as_deref(),
+            event_id: r.event_id,
+            incident_id: r.incident_id.as_deref(),
+            proposal_id: r.proposal_id.as_deref(),
+            prev_hash: &r.prev_hash,
+        };
+        let raw = fields.canonical(|out| match r.detail {
+            Some(d) => out.extend_from_slice(d.get().as_bytes()),
+            None => out.extend_from_slice(b"null"),
+        });
+        let intact = hashes_to(&raw, &r.hash) || {
+            let full: AuditRecord = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+            full.is_intact()
+        };
+        Ok(Link {
+            seq: r.seq,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+            intact,
+        })
+    }
 }
 
 impl AuditRecord {
@@ -235,7 +336,10 @@ impl AuditRecord {
     }
 
     pub fn is_intact(&self) -> bool {
-        record_hash(self.seq, &self.at, &self.entry, &self.prev_hash) == self.hash
+        hashes_to(
+            &canonical_bytes(self.seq, &self.at, &self.entry, &self.prev_hash),
+            &self.hash,
+        )
     }
 }
 
@@ -578,6 +682,35 @@ mod tests {
                 "proposal_id"
             ]
         );
+    }
+
+    #[test]
+    fn stored_links_agree_with_the_decoded_check() {
+        let entry = AuditEntry::by("decision_approved", "U0123ABCD")
+            .connector(Some("speak_inexpensive"))
+            .proposal("p-1")
+            .detail(serde_json::json!({"z": [1, 2.5, {"b": null, "a": "é\"\n"}], "a": true}));
+        let r = AuditRecord::seal(7, at(), entry, GENESIS_HASH.to_string());
+        let stored = serde_json::to_vec(&r).unwrap();
+        let link = Link::from_stored(&stored).unwrap();
+        assert_eq!(link, Link::of(&r));
+        assert!(link.intact);
+
+        // The same content written differently (keys out of order, spaces) is still the
+        // record that was sealed: the slow path re-canonicalises it.
+        let text = String::from_utf8(stored.clone()).unwrap();
+        let reordered = text
+            .replace(r#"{"a":true,"z":"#, r#"{ "z" : "#)
+            .replace(r#"]}"#, r#"], "a" : true}"#);
+        assert_ne!(reordered, text);
+        assert!(Link::from_stored(reordered.as_bytes()).unwrap().intact);
+
+        // Changed content is not.
+        let edited = text.replace("2.5", "3.5");
+        assert!(!Link::from_stored(edited.as_bytes()).unwrap().intact);
+        let edited = text.replace("decision_approved", "decision_rejected");
+        assert!(!Link::from_stored(edited.as_bytes()).unwrap().intact);
+        assert!(Link::from_stored(b"{oops").is_err());
     }
 
     #[test]

@@ -36,43 +36,54 @@ impl Store {
         let head = self.audit_head()?;
         let mut verifier = ChainVerifier::new(checkpoint);
         // Decoding and re-hashing each record is independent of the others: done for a
-        // window of records on every core, then the links are walked in order.
+        // window of records on every core while the next window is read from the tree, then
+        // the links are walked in order.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-        let mut window: Vec<(sled::IVec, sled::IVec)> = Vec::with_capacity(VERIFY_WINDOW);
-        let mut items = self.audit.iter();
-        loop {
-            window.clear();
-            for item in items.by_ref().take(VERIFY_WINDOW) {
-                window.push(item?);
-            }
-            if window.is_empty() {
-                break;
-            }
-            let chunk = window.len().div_ceil(threads);
-            let checked: Vec<Vec<Checked>> = std::thread::scope(|s| {
-                let workers: Vec<_> = window
-                    .chunks(chunk)
-                    .map(|part| s.spawn(move || part.iter().map(check_stored).collect()))
-                    .collect();
-                workers
-                    .into_iter()
-                    .map(|w| w.join().unwrap_or_default())
-                    .collect()
-            });
-            for (key_seq, link) in checked.into_iter().flatten() {
-                let link = match link {
-                    Ok(l) => l,
-                    Err(error) => {
-                        return Ok(Err(ChainFault::Unreadable {
-                            seq: key_seq.unwrap_or(0),
-                            error,
-                        }))
+        let walked = std::thread::scope(|s| -> Result<Result<(), ChainFault>, StoreError> {
+            let (windows, received) = std::sync::mpsc::sync_channel::<Window>(1);
+            s.spawn(move || {
+                let mut items = self.audit.iter();
+                loop {
+                    let window: Window = items.by_ref().take(VERIFY_WINDOW).collect();
+                    let last = window.as_ref().map_or(true, |w| w.len() < VERIFY_WINDOW);
+                    // The receiver stops early at a fault; nothing is left to read then.
+                    if windows.send(window).is_err() || last {
+                        break;
                     }
-                };
-                if let Err(fault) = verifier.push_link(key_seq, &link) {
-                    return Ok(Err(fault));
+                }
+            });
+            for window in received {
+                let window = window?;
+                let chunk = window.len().div_ceil(threads).max(1);
+                let checked: Vec<Vec<Checked>> = std::thread::scope(|s| {
+                    let workers: Vec<_> = window
+                        .chunks(chunk)
+                        .map(|part| s.spawn(move || part.iter().map(check_stored).collect()))
+                        .collect();
+                    workers
+                        .into_iter()
+                        .map(|w| w.join().unwrap_or_default())
+                        .collect()
+                });
+                for (key_seq, link) in checked.into_iter().flatten() {
+                    let link = match link {
+                        Ok(l) => l,
+                        Err(error) => {
+                            return Ok(Err(ChainFault::Unreadable {
+                                seq: key_seq.unwrap_or(0),
+                                error,
+                            }))
+                        }
+                    };
+                    if let Err(fault) = verifier.push_link(key_seq, &link) {
+                        return Ok(Err(fault));
+                    }
                 }
             }
+            Ok(Ok(()))
+        });
+        if let Err(fault) = walked? {
+            return Ok(Err(fault));
         }
         Ok(verifier.finish(head.as_ref().map(|(s, h)| (*s, h.as_str()))))
     }
@@ -106,16 +117,16 @@ impl Store {
 /// Records checked per parallel round of [`Store::verify_audit`] (bounds its memory).
 const VERIFY_WINDOW: usize = 8192;
 
+/// Up to [`VERIFY_WINDOW`] stored records, read in key order.
+type Window = Result<Vec<(sled::IVec, sled::IVec)>, sled::Error>;
+
 /// A stored record's key (as a sequence number) and its checked link, or why it is unreadable.
 type Checked = (Option<u64>, Result<Link, String>);
 
 /// Decodes one stored record and checks its own hash.
 fn check_stored((key, value): &(sled::IVec, sled::IVec)) -> Checked {
     let key_seq = key.as_ref().try_into().ok().map(u64::from_be_bytes);
-    let link = serde_json::from_slice::<AuditRecord>(value)
-        .map(|r| Link::of(&r))
-        .map_err(|e| e.to_string());
-    (key_seq, link)
+    (key_seq, Link::from_stored(value))
 }
 
 #[derive(Debug, thiserror::Error)]
