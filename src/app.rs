@@ -123,8 +123,10 @@ pub async fn serve(
     ));
     let groups = tokio::spawn(crate::remediation::approver_groups::refresh_loop(
         state.clone(),
-        stop_rx,
+        stop_rx.clone(),
     ));
+    // The interval's first tick is immediate: start-up's buffers go back at once.
+    let trim = tokio::spawn(crate::heap::trim_loop(stop_rx));
     let router = crate::http::router(state.clone());
     tracing::info!(addr = %listener.local_addr()?, "syncwarden listening");
     axum::serve(listener, router)
@@ -133,6 +135,7 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let _ = worker.await;
     let _ = groups.await;
+    let _ = trim.await;
     state.store.flush().await?;
     tracing::info!("syncwarden stopped; store flushed");
     Ok(())

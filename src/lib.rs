@@ -14,6 +14,7 @@ pub mod duration;
 pub mod fivetran;
 pub mod fuzzing;
 pub mod health;
+pub mod heap;
 pub mod http;
 pub mod incidents;
 pub mod ingest;
