@@ -66,4 +66,5 @@ pub async fn spawn(router: axum::Router) -> std::io::Result<SocketAddr> {
     });
     Ok(addr)
 }
+pub mod server_process;
 pub mod stack;

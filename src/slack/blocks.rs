@@ -259,21 +259,7 @@ pub fn incident_message(
     if let Some(storm) = &incident.storm_id {
         context.push_str(&format!(" · part of {storm} (see the grouped message)"));
     }
-    if let Some(p) = proposal {
-        context.push_str(&format!(
-            " · proposal {} · risk {} · expires {}",
-            p.id,
-            p.risk.as_str(),
-            time_label(p.expires_at)
-        ));
-    }
-    blocks.push(
-        SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(
-            SlackBlockMarkDownText::new(clip(&escape(&context), MAX_SECTION_TEXT)),
-        )])
-        .into(),
-    );
-    blocks.truncate(MAX_BLOCKS);
+    push_context(&mut blocks, context, proposal);
 
     let status = proposal
         .map(|p| format!(" [{}]", p.state.as_str()))
@@ -301,6 +287,30 @@ pub fn incident_message(
 
 /// The message's buttons: the decision ones for the proposal's state, the dashboard link,
 /// then snoozing (for an open failure).
+/// Ends a message with its context line (what it is, and the proposal's id, risk and expiry)
+/// and keeps it within Slack's block limit.
+pub(crate) fn push_context(
+    blocks: &mut Vec<SlackBlock>,
+    mut context: String,
+    proposal: Option<&Proposal>,
+) {
+    if let Some(p) = proposal {
+        context.push_str(&format!(
+            " · proposal {} · risk {} · expires {}",
+            p.id,
+            p.risk.as_str(),
+            time_label(p.expires_at)
+        ));
+    }
+    blocks.push(
+        SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(
+            SlackBlockMarkDownText::new(clip(&escape(&context), MAX_SECTION_TEXT)),
+        )])
+        .into(),
+    );
+    blocks.truncate(MAX_BLOCKS);
+}
+
 pub(crate) fn action_buttons(
     mut elements: Vec<SlackActionBlockElement>,
     link: &str,

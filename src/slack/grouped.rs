@@ -2,7 +2,7 @@
 //! group proposal, within Slack's limits (the list collapses with a count beyond what fits).
 
 use super::blocks::{
-    action_buttons, category_emoji, clip, escape, field, section, time_label, MAX_BLOCKS,
+    action_buttons, category_emoji, clip, escape, field, push_context, section, time_label,
     MAX_FALLBACK_TEXT, MAX_HEADER_TEXT, MAX_SECTION_TEXT,
 };
 use crate::diagnosis::summarize::cause_sentence;
@@ -173,22 +173,7 @@ pub fn storm_message(
         }
         None => {}
     }
-    let mut context = format!("syncwarden · {}", storm.id);
-    if let Some(p) = proposal {
-        context.push_str(&format!(
-            " · proposal {} · risk {} · expires {}",
-            p.id,
-            p.risk.as_str(),
-            time_label(p.expires_at)
-        ));
-    }
-    blocks.push(
-        SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(
-            SlackBlockMarkDownText::new(clip(&escape(&context), MAX_SECTION_TEXT)),
-        )])
-        .into(),
-    );
-    blocks.truncate(MAX_BLOCKS);
+    push_context(&mut blocks, format!("syncwarden · {}", storm.id), proposal);
     SlackMessageContent::new()
         .with_text(clip(&escape(&title), MAX_FALLBACK_TEXT))
         .with_blocks(blocks)
@@ -200,6 +185,7 @@ mod tests {
     use crate::diagnosis::classify::{Category, SuggestedAction};
     use crate::incidents::storm::StormMember;
     use crate::slack::blocks::limit_violations;
+    use crate::slack::blocks::MAX_BLOCKS;
 
     fn storm(n: usize) -> Storm {
         let now = Utc::now();

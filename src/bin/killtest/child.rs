@@ -120,27 +120,9 @@ impl Server {
 
     /// SIGTERM and a clean exit (graceful shutdown flushes the store).
     pub fn stop(&mut self) -> anyhow::Result<()> {
-        let Some(mut child) = self.child.take() else {
-            return Ok(());
-        };
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .context("sending SIGTERM")?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = child.try_wait()? {
-                if !status.success() {
-                    bail!("syncwarden exited with {status} after SIGTERM");
-                }
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("syncwarden did not stop within 30 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        match self.child.take() {
+            Some(child) => syncwarden::sim::server_process::stop_gracefully(child),
+            None => Ok(()),
         }
     }
 }
