@@ -49,6 +49,8 @@ pub type TxResult<T> = Result<T, ConflictableTransactionError<String>>;
 
 const META_AUDIT_SEQ: &[u8] = b"audit_seq";
 const META_AUDIT_HEAD: &[u8] = b"audit_head";
+/// The last record's time (RFC 3339, nanoseconds).
+const META_AUDIT_AT: &[u8] = b"audit_at";
 
 #[derive(Clone)]
 pub struct Store {
@@ -224,9 +226,23 @@ impl Tx<'_> {
             Some(v) => String::from_utf8_lossy(&v).into_owned(),
             None => GENESIS_HASH.to_string(),
         };
-        let record = AuditRecord::seal(seq, self.now, entry, prev);
+        // Transactions from concurrent workers take their time before they take their place
+        // in the chain, so a later record could carry an earlier time. A record is never
+        // dated before the one it follows: the log reads in time order.
+        let last_at = self
+            .meta
+            .get(META_AUDIT_AT)?
+            .and_then(|v| DateTime::parse_from_rfc3339(&String::from_utf8_lossy(&v)).ok())
+            .map(|t| t.with_timezone(&Utc));
+        let at = last_at.map_or(self.now, |last| last.max(self.now));
+        let record = AuditRecord::seal(seq, at, entry, prev);
         self.audit.insert(&seq.to_be_bytes(), encode(&record)?)?;
         self.meta.insert(META_AUDIT_SEQ, &seq.to_be_bytes())?;
+        self.meta.insert(
+            META_AUDIT_AT,
+            at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+                .as_bytes(),
+        )?;
         self.meta.insert(META_AUDIT_HEAD, record.hash.as_bytes())?;
         Ok(seq)
     }
@@ -471,6 +487,21 @@ mod tests {
         assert_eq!(audit::verify_chain(&records), Ok(3));
         records[1].entry.actor = "U0MALLORY".into();
         assert_eq!(audit::verify_chain(&records), Err(2));
+    }
+
+    #[test]
+    fn audit_times_never_run_backwards_along_the_chain() {
+        let (_d, s) = store();
+        let t1 = Utc::now();
+        let earlier = t1 - Duration::milliseconds(3);
+        for now in [t1, earlier, t1 + Duration::seconds(1)] {
+            s.transact(now, |tx| tx.audit(AuditEntry::system("test")))
+                .unwrap();
+        }
+        let at: Vec<_> = s.audit_records().unwrap().iter().map(|r| r.at).collect();
+        // The record written with an earlier clock reading is dated with its predecessor.
+        assert_eq!(at, vec![t1, t1, t1 + Duration::seconds(1)]);
+        assert!(s.verify_audit(None).unwrap().is_ok());
     }
 
     #[test]
