@@ -13,7 +13,7 @@ use crate::incidents::requested::{requested, Request, EVENT as REQUESTED_EVENT};
 use crate::remediation::proposal::ProposalState;
 use crate::slack::command::{did_you_mean, Command, Target};
 use crate::slack::replies;
-use crate::store::audit::{verify_chain, AuditEntry};
+use crate::store::audit::AuditEntry;
 use crate::store::jobs::JobKind;
 use crate::store::subscriptions::{DirectoryEntry, Scope, Subscription};
 use directory::Resolved;
@@ -198,6 +198,11 @@ async fn health(state: &SharedState, target: Option<&Target>, mode: Mode) -> Out
     Ok(replies::health(&scope, &rank(assessed), &t, now))
 }
 
+/// Sync events `/fivetran status` shows, and how many stored events it reads at most to
+/// find them.
+const RECENT_SYNCS: usize = 5;
+const RECENT_SCAN: usize = 100_000;
+
 async fn status(state: &SharedState, word: &str, mode: Mode) -> Outcome {
     if mode == Mode::CacheOnly {
         return Err(NeedsFivetran(format!(
@@ -220,14 +225,16 @@ async fn status(state: &SharedState, word: &str, mode: Mode) -> Outcome {
     };
     let failures = failures_last_7_days(state);
     let h = assess(&c, failures.get(&c.id).copied().unwrap_or(0), state.now());
-    let mut recent: Vec<_> = state
+    // The last few syncs of the past week; bounded so a large store answers in time.
+    let recent = state
         .store
-        .events()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|e| e.connector_id.as_deref() == Some(c.id.as_str()) && e.event.starts_with("sync"))
-        .collect();
-    recent.sort_by_key(|e| std::cmp::Reverse(e.received_at));
+        .recent_events(
+            state.now() - chrono::Duration::days(7),
+            RECENT_SYNCS,
+            RECENT_SCAN,
+            |e| e.connector_id.as_deref() == Some(c.id.as_str()) && e.event.starts_with("sync"),
+        )
+        .unwrap_or_default();
     let open: Vec<_> = state
         .store
         .proposals()
@@ -554,19 +561,36 @@ async fn unsnooze(state: &SharedState, ctx: &Context, word: &str, mode: Mode) ->
     )
 }
 
+/// Audit records `/fivetran audit` checks inside the request; a longer log is checked in the
+/// background (the whole chain, streamed: a few seconds for a million records).
+const INLINE_AUDIT_CHECK: usize = 20_000;
+/// How many of the newest audit records it reads at most to find the ones to show.
+const AUDIT_SCAN: usize = 100_000;
+
 async fn audit(state: &SharedState, word: Option<&str>, n: usize, mode: Mode) -> Outcome {
-    let records = match state.store.audit_records() {
-        Ok(r) => r,
+    let count = state.store.audit_count();
+    if mode == Mode::CacheOnly && count > INLINE_AUDIT_CHECK {
+        return Err(NeedsFivetran(format!(
+            "Checking the audit log's {count} records"
+        )));
+    }
+    let store = state.store.clone();
+    let chain_ok = match tokio::task::spawn_blocking(move || store.verify_audit(None)).await {
+        Ok(Ok(verdict)) => verdict.is_ok(),
+        Ok(Err(e)) => return Ok(storage_failure(e)),
         Err(e) => return Ok(storage_failure(e)),
     };
-    let chain_ok = verify_chain(&records).is_ok();
     let (id, scope) = match word {
         None => (None, String::new()),
-        // An id that appears in the log needs no lookup.
+        // An id that appears in the recent log needs no lookup.
         Some(w)
-            if records
-                .iter()
-                .any(|r| r.entry.connector_id.as_deref() == Some(w)) =>
+            if !state
+                .store
+                .recent_audit(1, AUDIT_SCAN, |r| {
+                    r.entry.connector_id.as_deref() == Some(w)
+                })
+                .unwrap_or_default()
+                .is_empty() =>
         {
             (
                 Some(w.to_string()),
@@ -581,12 +605,14 @@ async fn audit(state: &SharedState, word: Option<&str>, n: usize, mode: Mode) ->
             Err(reply) => return Ok(reply),
         },
     };
-    let selected: Vec<_> = records
-        .into_iter()
-        .filter(|r| id.is_none() || r.entry.connector_id == id)
-        .collect();
-    let start = selected.len().saturating_sub(n);
-    Ok(replies::audit(&selected[start..], &scope, chain_ok))
+    let mut selected = match state.store.recent_audit(n, AUDIT_SCAN, |r| {
+        id.is_none() || r.entry.connector_id == id
+    }) {
+        Ok(r) => r,
+        Err(e) => return Ok(storage_failure(e)),
+    };
+    selected.reverse();
+    Ok(replies::audit(&selected, &scope, chain_ok))
 }
 
 /// Whether a `response_url` may be posted to: Slack's own hosts over HTTPS, or the configured

@@ -248,6 +248,29 @@ impl Tx<'_> {
     }
 }
 
+/// Reads `tree` from its last key backwards: up to `limit` values that `keep` accepts, looking
+/// at no more than `scan`; `keep` answers `None` to stop there.
+fn newest<T: DeserializeOwned>(
+    tree: &sled::Tree,
+    limit: usize,
+    scan: usize,
+    keep: impl Fn(&T) -> Option<bool>,
+) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    for value in tree.iter().values().rev().take(scan) {
+        if out.len() >= limit {
+            break;
+        }
+        let item: T = decode_plain(&value?)?;
+        match keep(&item) {
+            None => break,
+            Some(true) => out.push(item),
+            Some(false) => {}
+        }
+    }
+    Ok(out)
+}
+
 impl Store {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         Self::open_with(dir, StoreOptions::default())
@@ -392,6 +415,36 @@ impl Store {
             .collect()
     }
 
+    /// The newest events that `keep` accepts, newest first: at most `limit`, received at or
+    /// after `since`, looking at no more than `scan` stored events. Events are keyed by
+    /// arrival, so this reads from the end and stops early instead of loading the store.
+    pub fn recent_events(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+        scan: usize,
+        keep: impl Fn(&StoredEvent) -> bool,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        newest(&self.events, limit, scan, |e: &StoredEvent| {
+            (e.received_at >= since).then(|| keep(e))
+        })
+    }
+
+    /// The newest audit records that `keep` accepts, newest first, like
+    /// [`Self::recent_events`].
+    pub fn recent_audit(
+        &self,
+        limit: usize,
+        scan: usize,
+        keep: impl Fn(&AuditRecord) -> bool,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        newest(&self.audit, limit, scan, |r: &AuditRecord| Some(keep(r)))
+    }
+
+    pub fn audit_count(&self) -> usize {
+        self.audit.len()
+    }
+
     pub fn event_count(&self) -> usize {
         self.events.len()
     }
@@ -502,6 +555,42 @@ mod tests {
         // The record written with an earlier clock reading is dated with its predecessor.
         assert_eq!(at, vec![t1, t1, t1 + Duration::seconds(1)]);
         assert!(s.verify_audit(None).unwrap().is_ok());
+    }
+
+    #[test]
+    fn recent_events_reads_from_the_newest_and_stops_early() {
+        let (_d, s) = store();
+        let t0 = Utc::now() - Duration::days(10);
+        for i in 0..12u64 {
+            let e = StoredEvent {
+                id: i + 1,
+                received_at: t0 + Duration::days(i as i64),
+                dedupe_key: format!("k{i}"),
+                event: "sync_end".into(),
+                connector_id: Some(if i % 2 == 0 { "even" } else { "odd" }.into()),
+                connector_name: None,
+                connector_type: None,
+                sync_id: None,
+                status: None,
+                handling: "recorded".into(),
+                payload: serde_json::Value::Null,
+            };
+            s.transact(t0, |tx| tx.insert_event(&e)).unwrap();
+        }
+        let ids = |v: Vec<StoredEvent>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+        let even = |e: &StoredEvent| e.connector_id.as_deref() == Some("even");
+        assert_eq!(
+            ids(s.recent_events(t0, 3, 100, even).unwrap()),
+            vec![11, 9, 7]
+        );
+        // Nothing older than `since` (day 8 onwards: ids 9 and 11 of the even ones).
+        let since = t0 + Duration::days(8);
+        assert_eq!(
+            ids(s.recent_events(since, 5, 100, even).unwrap()),
+            vec![11, 9]
+        );
+        // At most `scan` events are read.
+        assert_eq!(ids(s.recent_events(t0, 5, 2, even).unwrap()), vec![11]);
     }
 
     #[test]

@@ -150,6 +150,35 @@ async fn subscribe_routes_alerts_to_that_channel_and_unsubscribe_restores_the_de
 }
 
 #[tokio::test]
+async fn a_long_audit_log_is_checked_in_the_background_and_shows_the_newest_records() {
+    let mut t = World::new().await;
+    let now = t.state.now();
+    t.state
+        .store
+        .transact(now, |tx| {
+            for i in 0..20_050u64 {
+                tx.audit(
+                    syncwarden::store::audit::AuditEntry::system("filler")
+                        .connector(Some(if i == 20_049 { "last_one" } else { "other" }))
+                        .detail(json!({ "i": i })),
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let (status, ack) = t.slash("/fivetran audit 3", ALICE, CHANNEL).await;
+    assert_eq!(status, 200);
+    assert!(
+        text_of(&ack).contains("Checking the audit log's 20050 records"),
+        "{ack}"
+    );
+    let shown = text_of(&answer(&t.await_slack(1).await));
+    assert!(shown.contains("Hash chain verified"), "{shown}");
+    assert!(shown.contains("last_one"), "{shown}");
+    assert_eq!(shown.matches("*filler*").count(), 3, "{shown}");
+}
+
+#[tokio::test]
 async fn group_and_all_subscriptions_post_once_per_channel() {
     let mut t = World::new().await;
     for line in [
