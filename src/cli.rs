@@ -280,17 +280,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
         } => {
             let store = open_store(&cli.config, data_dir)?;
-            let records = store.audit_records()?;
             let chain = store.verify_audit(None)?;
             let mut out = std::io::stdout().lock();
-            for r in records
-                .iter()
-                .filter(|r| connector.is_none() || r.entry.connector_id == connector)
-            {
+            for r in store.each_audit_record() {
+                let r = r?;
+                if connector.is_some() && r.entry.connector_id != connector {
+                    continue;
+                }
                 if json {
-                    writeln!(out, "{}", serde_json::to_string(r)?)?;
+                    writeln!(out, "{}", serde_json::to_string(&r)?)?;
                 } else {
-                    writeln!(out, "{}", crate::demo::audit_line(r))?;
+                    writeln!(out, "{}", crate::demo::audit_line(&r))?;
                 }
             }
             if let Err(fault) = chain {
@@ -357,7 +357,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let store = open_store(&cli.config, data_dir)?;
             let mut out = std::io::stdout().lock();
-            for e in store.events()? {
+            for e in store.each_event() {
+                let e = e?;
                 if json {
                     writeln!(out, "{}", serde_json::to_string(&e)?)?;
                 } else {

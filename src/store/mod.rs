@@ -479,6 +479,17 @@ impl Store {
             .collect()
     }
 
+    /// Every audit record in sequence order, read one at a time (a listing of a log of
+    /// millions needs the memory of one record).
+    pub fn each_audit_record(&self) -> impl Iterator<Item = Result<AuditRecord, StoreError>> + '_ {
+        self.audit.iter().values().map(|v| decode_plain(&v?))
+    }
+
+    /// Every stored event in arrival order, read one at a time.
+    pub fn each_event(&self) -> impl Iterator<Item = Result<StoredEvent, StoreError>> + '_ {
+        self.events.iter().values().map(|v| decode_plain(&v?))
+    }
+
     pub fn audit_records(&self) -> Result<Vec<AuditRecord>, StoreError> {
         self.audit
             .iter()

@@ -345,3 +345,55 @@ async fn a_daily_checkpoint_posts_the_head_hash_and_count_and_schedules_the_next
         format!("{head_seq}:{head_hash}").parse().unwrap();
     assert!(t.state.store.verify_audit(Some(cp)).unwrap().is_ok());
 }
+
+#[tokio::test]
+async fn audit_list_and_events_list_show_the_stored_log_from_the_command_line() {
+    let (t, base, n) = written_log().await;
+    let kinds: Vec<String> = t.audit().into_iter().map(|r| r.entry.kind).collect();
+
+    let listed = syncwarden(&["audit", "list", "--json"], base.path());
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let records: Vec<AuditRecord> = listed
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len() as u64, n);
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| r.entry.kind.clone())
+            .collect::<Vec<_>>(),
+        kinds
+    );
+    assert!(records.iter().all(|r| r.is_intact()));
+
+    let only = syncwarden(
+        &["audit", "list", "--connector", "no_such_connector"],
+        base.path(),
+    );
+    assert_eq!(
+        (only.code, only.stdout.as_str()),
+        (0, ""),
+        "{}",
+        only.stderr
+    );
+
+    let events = syncwarden(&["events", "list"], base.path());
+    assert_eq!(events.code, 0, "{}", events.stderr);
+    assert_eq!(events.stdout.lines().count(), 1, "{}", events.stdout);
+    assert!(events.stdout.contains("sync_end"), "{}", events.stdout);
+
+    // A broken chain still lists, and says so with exit code 2.
+    let dir = tampered(base.path(), |audit, _| {
+        audit.remove(key(3)).unwrap();
+    });
+    let broken = syncwarden(&["audit", "list"], dir.path());
+    assert_eq!(broken.code, 2, "{}", broken.stderr);
+    assert_eq!(broken.stdout.lines().count() as u64, n - 1);
+    assert!(
+        broken.stderr.contains("audit chain broken at record 3"),
+        "{}",
+        broken.stderr
+    );
+}
