@@ -25,6 +25,8 @@ pub struct AppState {
     pub llm: Option<crate::diagnosis::llm::LlmClient>,
     /// Woken whenever a job is enqueued, so the worker does not wait for its next tick.
     pub jobs_ready: Notify,
+    /// The last full listing of connections, for `/fivetran health`.
+    pub listing: crate::commands::listing::ListingCache,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -100,6 +102,7 @@ impl AppState {
             policy,
             redactor,
             jobs_ready: Notify::new(),
+            listing: Default::default(),
         }))
     }
 

@@ -5,9 +5,11 @@
 //! [`Mode::Fetch`] in the background, posting the answer to Slack's `response_url`.
 
 pub mod directory;
+pub mod listing;
 pub mod mode;
 
 use crate::app::SharedState;
+use crate::fivetran::model::Connection;
 use crate::health::{assess, rank, totals};
 use crate::incidents::requested::{requested, Request, EVENT as REQUESTED_EVENT};
 use crate::remediation::proposal::ProposalState;
@@ -143,16 +145,29 @@ pub async fn execute(state: &SharedState, ctx: &Context, cmd: &Command, mode: Mo
 }
 
 async fn health(state: &SharedState, target: Option<&Target>, mode: Mode) -> Outcome {
-    if mode == Mode::CacheOnly {
-        return Err(NeedsFivetran(
-            "Asking Fivetran how every connector is doing".into(),
-        ));
-    }
-    let all = match directory::list_connections(state).await {
-        Ok(all) => all,
-        Err(e) => return Ok(replies::fivetran_unavailable("check connector health", &e)),
+    let (listing, dir) = match state.listing.fresh(state.now()) {
+        Some(listing) => {
+            let dir = crate::store::subscriptions::Directory {
+                fetched_at: listing.fetched_at,
+                entries: listing.connections.iter().map(directory::entry).collect(),
+            };
+            (listing, dir)
+        }
+        None if mode == Mode::CacheOnly => {
+            return Err(NeedsFivetran(
+                "Asking Fivetran how every connector is doing".into(),
+            ))
+        }
+        None => {
+            let all = match directory::list_connections(state).await {
+                Ok(all) => all,
+                Err(e) => return Ok(replies::fivetran_unavailable("check connector health", &e)),
+            };
+            let dir = directory::remember(state, &all);
+            (state.listing.put(dir.fetched_at, all), dir)
+        }
     };
-    let dir = directory::remember(state, &all);
+    let all: Vec<&Connection> = listing.connections.iter().collect();
     let (scope, selected) = match target {
         None | Some(Target::All) => ("all connectors".to_string(), all),
         Some(Target::Group(g)) => {
@@ -195,7 +210,13 @@ async fn health(state: &SharedState, target: Option<&Target>, mode: Mode) -> Out
         .map(|c| assess(c, failures.get(&c.id).copied().unwrap_or(0), now))
         .collect::<Vec<_>>();
     let t = totals(&assessed);
-    Ok(replies::health(&scope, &rank(assessed), &t, now))
+    Ok(replies::health(
+        &scope,
+        &rank(assessed),
+        &t,
+        listing.fetched_at,
+        now,
+    ))
 }
 
 /// Sync events `/fivetran status` shows, and how many stored events it reads at most to

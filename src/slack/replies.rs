@@ -230,7 +230,15 @@ pub fn totals_line(t: &Totals) -> String {
 }
 
 /// `health`: ranked worst first, top [`HEALTH_TOP`], with totals.
-pub fn health(scope: &str, ranked: &[Health], totals: &Totals, now: DateTime<Utc>) -> Value {
+/// `fetched_at` is when Fivetran listed the statuses (earlier than `now` when the answer comes
+/// from the cached listing).
+pub fn health(
+    scope: &str,
+    ranked: &[Health],
+    totals: &Totals,
+    fetched_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Value {
     let t = totals_line(totals);
     let mut blocks = vec![
         header(&format!("Connector health: {scope}")),
@@ -242,7 +250,13 @@ pub fn health(scope: &str, ranked: &[Health], totals: &Totals, now: DateTime<Utc
     for h in ranked.iter().take(HEALTH_TOP) {
         blocks.push(section(&health_line(h)));
     }
-    let mut note = format!("Fetched from Fivetran at {}.", time_label(now));
+    let mut note = format!("Fetched from Fivetran at {}.", time_label(fetched_at));
+    if now - fetched_at >= chrono::Duration::seconds(1) {
+        note.push_str(&format!(
+            " Answered from that listing ({} old); failure counts are current.",
+            crate::slack::blocks::human_duration(now - fetched_at)
+        ));
+    }
     if ranked.len() > HEALTH_TOP {
         note = format!(
             "…and {} more, healthier ones. Narrow with `/fivetran health group:<id>`. {note}",
@@ -740,7 +754,7 @@ mod tests {
             })
             .collect();
         let t = totals(&items);
-        let v = health("all connectors", &rank(items), &t, now);
+        let v = health("all connectors", &rank(items), &t, now, now);
         check(&v);
         let blocks = v["blocks"].as_array().unwrap();
         assert_eq!(blocks.len(), 2 + HEALTH_TOP + 1);
@@ -812,7 +826,10 @@ mod tests {
             ),
         ];
         let t = totals(&items);
-        snap("health", &health("all connectors", &rank(items), &t, at()));
+        snap(
+            "health",
+            &health("all connectors", &rank(items), &t, at(), at()),
+        );
         let c = conn("bad_1", "billing", "broken", "2026-11-25T09:30:00Z");
         let h = assess(&c, 2, at());
         let event = StoredEvent {

@@ -268,6 +268,47 @@ async fn health_over_sixty_connectors_and_several_pages_ranks_the_failing_one_fi
 }
 
 #[tokio::test]
+async fn a_repeated_health_within_a_minute_is_answered_at_once_from_the_last_listing() {
+    let mut t = World::new().await;
+    t.stack
+        .fivetran
+        .add_connection(healthy(CONNECTION, "pg_prod"));
+    let (_, ack) = t.slash("/fivetran health", ALICE, CHANNEL).await;
+    assert!(text_of(&ack).contains("Asking Fivetran"), "{ack}");
+    let first = answer(&t.await_slack(1).await);
+    assert!(text_of(&first).contains("1 connector(s)"), "{first}");
+    assert_eq!(t.fivetran().len(), 1);
+
+    // 30 s later: the answer is the slash command's own HTTP answer, from the listing, and
+    // says how old the listing is. A failure stored since then counts at once.
+    t.clock.advance(chrono::Duration::seconds(30));
+    let _ = t.alert("s1").await;
+    t.fivetran();
+    let (status, cached) = t.slash("/fivetran health", ALICE, CHANNEL).await;
+    assert_eq!(status, 200);
+    let shown = text_of(&cached);
+    assert!(shown.contains("1 connector(s)"), "{shown}");
+    assert!(
+        shown.contains("Fetched from Fivetran at 2026-11-25 10:00 UTC"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("Answered from that listing (30 s old)"),
+        "{shown}"
+    );
+    assert!(shown.contains("1 failure(s) in 7 days"), "{shown}");
+    assert!(t.fivetran().is_empty(), "no second listing");
+    assert!(t.slack().is_empty(), "nothing posted to the response_url");
+
+    // A minute after the listing, Fivetran is asked again.
+    t.clock.advance(chrono::Duration::seconds(31));
+    let (_, ack) = t.slash("/fivetran health", ALICE, CHANNEL).await;
+    assert!(text_of(&ack).contains("Asking Fivetran"), "{ack}");
+    let _ = answer(&t.await_slack(1).await);
+    assert_eq!(t.fivetran().len(), 1);
+}
+
+#[tokio::test]
 async fn pause_by_name_is_a_proposal_that_approved_sends_exactly_one_patch() {
     let mut t = World::new().await;
     let (status, ack) = t.slash("/fivetran pause pg_prod", ALICE, CHANNEL).await;
