@@ -489,21 +489,11 @@ async fn propose(
                     "channel": channel,
                 })),
         )?;
-        tx.put_proposal(&proposal)?;
-        tx.audit(
-            AuditEntry::by("proposal_created", &ctx.user)
-                .connector(Some(&proposal.connector_id))
-                .incident(&incident.id)
-                .proposal(&proposal.id)
-                .detail(serde_json::json!({
-                    "action": proposal.action,
-                    "risk": proposal.risk,
-                    "method": proposal.call.method,
-                    "path": proposal.call.path,
-                    "body": proposal.call.body,
-                    "expires_at": proposal.expires_at,
-                    "requested_by": proposal.requested_by,
-                })),
+        crate::remediation::admission::record_created(
+            tx,
+            &proposal,
+            &ctx.user,
+            serde_json::json!({ "requested_by": proposal.requested_by }),
         )?;
         crate::remediation::admission::admit(tx, &state.policy, &proposal.id)?;
         tx.enqueue_now(JobKind::Notify {

@@ -317,21 +317,7 @@ fn alert_due(state: &SharedState, incident: &Incident) -> chrono::DateTime<chron
 /// Stores a new proposal with its audit record and applies the policy to it (mode, approvals
 /// needed, expiry, auto mode). Its incident must already be stored: admission may annotate it.
 fn audit_proposal(tx: &Tx<'_>, policy: &Policy, p: &Proposal) -> TxResult<()> {
-    tx.put_proposal(p)?;
-    tx.audit(
-        AuditEntry::system("proposal_created")
-            .connector(Some(&p.connector_id))
-            .incident(&p.incident_id)
-            .proposal(&p.id)
-            .detail(serde_json::json!({
-                "action": p.action,
-                "risk": p.risk,
-                "method": p.call.method,
-                "path": p.call.path,
-                "body": p.call.body,
-                "expires_at": p.expires_at,
-            })),
-    )?;
+    crate::remediation::admission::record_created(tx, p, "system", serde_json::json!({}))?;
     crate::remediation::admission::admit(tx, policy, &p.id)
 }
 

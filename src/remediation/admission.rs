@@ -46,6 +46,38 @@ pub fn current_mode(
     Ok((mode, source))
 }
 
+/// Stores a new single-connector proposal with its `proposal_created` audit record, by
+/// `actor` (`system` or the Slack user who asked): the call it would make and when it
+/// expires, plus `extra` fields (who asked, why, what it undoes). Admission is the caller's
+/// next step, once the incident it may annotate is stored.
+pub fn record_created(
+    tx: &Tx<'_>,
+    p: &Proposal,
+    actor: &str,
+    extra: serde_json::Value,
+) -> TxResult<()> {
+    tx.put_proposal(p)?;
+    let mut detail = serde_json::json!({
+        "action": p.action,
+        "risk": p.risk,
+        "method": p.call.method,
+        "path": p.call.path,
+        "body": p.call.body,
+        "expires_at": p.expires_at,
+    });
+    if let (Some(d), serde_json::Value::Object(extra)) = (detail.as_object_mut(), extra) {
+        d.extend(extra);
+    }
+    tx.audit(
+        AuditEntry::by("proposal_created", actor)
+            .connector(Some(&p.connector_id))
+            .incident(&p.incident_id)
+            .proposal(&p.id)
+            .detail(detail),
+    )?;
+    Ok(())
+}
+
 /// Admits a storm's group proposal, if it has a new one.
 pub fn admit_storm_proposal(tx: &Tx<'_>, policy: &Policy, storm_id: &str) -> TxResult<()> {
     match tx.storm(storm_id)?.and_then(|s| s.proposal_id) {

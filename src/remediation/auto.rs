@@ -106,21 +106,11 @@ fn propose_pause(tx: &Tx<'_>, policy: &Policy, connector: &str, failures: u32) -
     pause.governance.note = Some(format!(
         "Auto mode stopped fixing this connector: {failures} syncs in a row failed after an automatic fix. This proposes pausing it instead, which needs an approver. A successful sync or `/fivetran mode` re-enables automatic fixes."
     ));
-    tx.put_proposal(&pause)?;
-    tx.audit(
-        AuditEntry::system("proposal_created")
-            .connector(Some(connector))
-            .incident(&incident.id)
-            .proposal(&pause.id)
-            .detail(serde_json::json!({
-                "action": pause.action,
-                "risk": pause.risk,
-                "method": pause.call.method,
-                "path": pause.call.path,
-                "body": pause.call.body,
-                "expires_at": pause.expires_at,
-                "why": "auto breaker",
-            })),
+    super::admission::record_created(
+        tx,
+        &pause,
+        "system",
+        serde_json::json!({ "why": "auto breaker" }),
     )?;
     incident.proposal_id = Some(pause.id.clone());
     tx.put_incident(&incident)?;

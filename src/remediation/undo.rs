@@ -180,23 +180,15 @@ pub fn request(
                 .incident(&undo_incident.id)
                 .detail(serde_json::json!({ "undo_of": original.id, "channel": channel })),
         )?;
-        tx.put_proposal(&undo)?;
-        tx.audit(
-            AuditEntry::by("proposal_created", &click.user_id)
-                .connector(Some(&undo.connector_id))
-                .incident(&undo_incident.id)
-                .proposal(&undo.id)
-                .detail(serde_json::json!({
-                    "action": undo.action,
-                    "risk": undo.risk,
-                    "method": undo.call.method,
-                    "path": undo.call.path,
-                    "body": undo.call.body,
-                    "expires_at": undo.expires_at,
-                    "requested_by": undo.requested_by,
-                    "undo_of": original.id,
-                    "requires": undo.governance.precondition,
-                })),
+        super::admission::record_created(
+            tx,
+            &undo,
+            &click.user_id,
+            serde_json::json!({
+                "requested_by": undo.requested_by,
+                "undo_of": original.id,
+                "requires": undo.governance.precondition,
+            }),
         )?;
         super::admission::admit(tx, &state.policy, &undo.id)?;
         tx.enqueue_now(JobKind::Notify {
