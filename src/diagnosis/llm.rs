@@ -120,16 +120,8 @@ fn response_schema() -> Value {
     })
 }
 
-pub const ALLOWED_ACTIONS: [&str; 8] = [
-    "retry_sync",
-    "run_setup_tests",
-    "reload_schema",
-    "pause_connector",
-    "resume_connector",
-    "set_sync_frequency",
-    "resync_tables",
-    "resync_connector",
-];
+/// The actions a model may suggest: every action syncwarden knows.
+pub const ALLOWED_ACTIONS: [&str; 8] = crate::remediation::action::ACTION_NAMES;
 
 fn allowed_actions_doc() -> Value {
     json!({
