@@ -408,11 +408,7 @@ impl Store {
     }
 
     pub fn events(&self) -> Result<Vec<StoredEvent>, StoreError> {
-        self.events
-            .iter()
-            .values()
-            .map(|v| decode_plain(&v?))
-            .collect()
+        self.each_event().collect()
     }
 
     /// The newest events that `keep` accepts, newest first: at most `limit`, received at or
@@ -491,11 +487,7 @@ impl Store {
     }
 
     pub fn audit_records(&self) -> Result<Vec<AuditRecord>, StoreError> {
-        self.audit
-            .iter()
-            .values()
-            .map(|v| decode_plain(&v?))
-            .collect()
+        self.each_audit_record().collect()
     }
 
     /// Jobs due at `now`, oldest first.
