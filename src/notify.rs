@@ -224,6 +224,12 @@ pub async fn update_alert(
         return complete(state, job);
     }
     let content = render(state, &incident)?;
+    // Several changes in a row (a decision, then its result) each queue an update; the later
+    // ones often find the message already showing the current state.
+    let shown = shown_fingerprint(&content, &incident)?;
+    if state.store.shown(incident_id)?.as_deref() == Some(shown.as_str()) {
+        return complete(state, job);
+    }
     let proposal_state = match &incident.proposal_id {
         Some(id) => state.store.proposal(id)?.map(|p| p.state),
         None => None,
@@ -249,10 +255,24 @@ pub async fn update_alert(
                     })),
             )?;
         }
+        tx.set_shown(&incident.id, &shown)?;
         tx.complete_job(job)?;
         Ok(())
     })?;
     Ok(Outcome::Done)
+}
+
+/// What an update would make the incident's messages show, as a hash of the content and the
+/// messages it goes to.
+fn shown_fingerprint(
+    content: &slack_morphism::prelude::SlackMessageContent,
+    incident: &Incident,
+) -> anyhow::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(serde_json::to_vec(content)?);
+    h.update(serde_json::to_vec(&incident.messages)?);
+    Ok(hex::encode(h.finalize()))
 }
 
 /// Replies once per channel in the alert's thread. Each posted reply is recorded before the

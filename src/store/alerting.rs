@@ -13,6 +13,7 @@ const SNOOZE: &str = "snooze";
 const STORM: &str = "storm";
 const ACTIVE_STORM: &str = "active_storm";
 const WINDOW: &str = "window";
+const SHOWN: &str = "shown";
 
 fn key(kind: &str, parts: &[&str]) -> Vec<u8> {
     let mut k = kind.as_bytes().to_vec();
@@ -127,6 +128,13 @@ impl Tx<'_> {
             .insert(key(WINDOW, &[group_id, category]), encode(&entries)?)?;
         Ok(())
     }
+
+    /// Records what an incident's messages were last updated to show (a fingerprint).
+    pub fn set_shown(&self, incident_id: &str, fingerprint: &str) -> TxResult<()> {
+        self.alerting
+            .insert(key(SHOWN, &[incident_id]), fingerprint.as_bytes())?;
+        Ok(())
+    }
 }
 
 impl Store {
@@ -152,6 +160,14 @@ impl Store {
             .values()
             .map(|v| decode_plain(&v?))
             .collect()
+    }
+
+    /// The fingerprint [`Tx::set_shown`] last recorded for an incident.
+    pub fn shown(&self, incident_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .alerting
+            .get(key(SHOWN, &[incident_id]))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     pub fn storm(&self, id: &str) -> Result<Option<Storm>, StoreError> {

@@ -46,6 +46,14 @@ async fn happy_path_runs_exactly_one_sync_with_the_right_auth_and_body() {
     assert!(updates
         .iter()
         .all(|c| c.method == "chat.update" && c.ts == msg.ts));
+    // The decision and the result each queue an update; one that would show what the
+    // message already shows is not sent.
+    for pair in updates.windows(2) {
+        assert_ne!(
+            pair[0].body["blocks"], pair[1].body["blocks"],
+            "the same update was sent twice"
+        );
+    }
     let last = updates.last().expect("message updated");
     let text = last.body["blocks"].to_string();
     assert!(text.contains("Approved by <@U0APPROVER>"), "{text}");
