@@ -33,7 +33,7 @@ pub fn record(
 ) -> TxResult<Recorded> {
     let kind = event.kind();
     let dedupe_key = event.dedupe_key();
-    if let Some(event_id) = tx.event_id_for_key(&dedupe_key)? {
+    if let Some(event_id) = tx.event_id_for_key(event.created.as_deref(), &dedupe_key)? {
         return Ok(Recorded {
             outcome: Ingested::Duplicate { event_id },
             queued: false,
@@ -127,4 +127,83 @@ pub async fn ingest(
         state.jobs_ready.notify_one();
     }
     Ok(recorded.outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{event_index, Store};
+    use chrono::Utc;
+
+    const FAILURE: &[u8] =
+        include_bytes!("../tests/data/fivetran/webhooks/sync_end_failure_with_task.json");
+
+    fn policy() -> Policy {
+        Policy::new(["U1".to_string()], std::time::Duration::from_secs(3600))
+    }
+
+    fn ingest_fixture(store: &Store) -> Ingested {
+        let (event, payload) = WebhookEvent::parse(FAILURE).unwrap();
+        store
+            .transact(Utc::now(), |tx| record(tx, &policy(), &event, &payload))
+            .unwrap()
+            .outcome
+    }
+
+    fn open_raw(dir: &std::path::Path) -> sled::Db {
+        // sled's flusher releases the directory lock of a just-dropped store a moment later.
+        for _ in 0..40 {
+            match sled::open(dir) {
+                Ok(db) => return db,
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+            }
+        }
+        sled::open(dir).unwrap()
+    }
+
+    #[test]
+    fn a_redelivery_is_a_duplicate_of_the_stored_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let Ingested::Accepted { event_id, .. } = ingest_fixture(&store) else {
+            panic!("first delivery not accepted")
+        };
+        assert_eq!(ingest_fixture(&store), Ingested::Duplicate { event_id });
+        assert_eq!(store.event_count(), 1);
+    }
+
+    #[test]
+    fn a_store_indexed_by_hash_alone_is_reindexed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let Ingested::Accepted { event_id, .. } = ingest_fixture(&store) else {
+            panic!("first delivery not accepted")
+        };
+        let stored = store.event(event_id).unwrap().unwrap();
+        store.flush_blocking().unwrap();
+        drop(store);
+
+        // What an earlier version left: the hash-only tree, no time-ordered index.
+        let db = open_raw(dir.path());
+        db.drop_tree(event_index::TREE).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .remove("event_index_built")
+            .unwrap();
+        db.open_tree(event_index::OLD_TREE)
+            .unwrap()
+            .insert(stored.dedupe_key.as_bytes(), &event_id.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+        drop(db);
+
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(ingest_fixture(&store), Ingested::Duplicate { event_id });
+        assert_eq!(store.event_count(), 1);
+        drop(store);
+        let db = open_raw(dir.path());
+        let names: Vec<_> = db.tree_names().into_iter().map(|n| n.to_vec()).collect();
+        assert!(!names.contains(&event_index::OLD_TREE.as_bytes().to_vec()));
+        assert_eq!(db.open_tree(event_index::TREE).unwrap().len(), 1);
+    }
 }

@@ -80,7 +80,9 @@ pub struct WebhookEvent {
 }
 
 /// Strings, numbers and bools become strings; anything else (objects, arrays, null) is dropped.
-fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(crate) fn lenient_string<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
     let v = serde_json::Value::deserialize(d)?;
     Ok(match v {
         serde_json::Value::String(s) => Some(truncate(&s)),

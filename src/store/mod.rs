@@ -7,6 +7,7 @@ pub mod audit;
 pub mod audit_export;
 pub mod batch;
 pub mod commit;
+pub mod event_index;
 pub mod events;
 pub mod governance;
 pub mod jobs;
@@ -56,7 +57,7 @@ const META_AUDIT_AT: &[u8] = b"audit_at";
 pub struct Store {
     db: sled::Db,
     events: sled::Tree,
-    event_keys: sled::Tree,
+    event_index: sled::Tree,
     jobs: sled::Tree,
     proposals: sled::Tree,
     incidents: sled::Tree,
@@ -92,7 +93,7 @@ impl Default for StoreOptions {
 /// The view of the store inside one transaction.
 pub struct Tx<'a> {
     events: &'a TransactionalTree,
-    event_keys: &'a TransactionalTree,
+    event_index: &'a TransactionalTree,
     jobs: &'a TransactionalTree,
     proposals: &'a TransactionalTree,
     incidents: &'a TransactionalTree,
@@ -125,10 +126,15 @@ impl Tx<'_> {
         }
     }
 
-    pub fn event_id_for_key(&self, dedupe_key: &str) -> TxResult<Option<u64>> {
+    /// The stored event a delivery created at `created` with identity `dedupe_key` already is.
+    pub fn event_id_for_key(
+        &self,
+        created: Option<&str>,
+        dedupe_key: &str,
+    ) -> TxResult<Option<u64>> {
         Ok(self
-            .event_keys
-            .get(dedupe_key.as_bytes())?
+            .event_index
+            .get(event_index::key(created, dedupe_key))?
             .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
     }
 
@@ -139,8 +145,11 @@ impl Tx<'_> {
     pub fn insert_event(&self, event: &StoredEvent) -> TxResult<()> {
         self.events
             .insert(&event.id.to_be_bytes(), encode(event)?)?;
-        self.event_keys
-            .insert(event.dedupe_key.as_bytes(), &event.id.to_be_bytes())?;
+        let created = event_index::created_of(&event.payload);
+        self.event_index.insert(
+            event_index::key(created.as_deref(), &event.dedupe_key),
+            &event.id.to_be_bytes(),
+        )?;
         Ok(())
     }
 
@@ -297,14 +306,18 @@ impl Store {
                 other => break other?,
             }
         };
+        let events = db.open_tree("events")?;
+        let event_index = db.open_tree(event_index::TREE)?;
+        let meta = db.open_tree("meta")?;
+        event_index::ensure_built(&db, &events, &event_index, &meta)?;
         Ok(Self {
-            events: db.open_tree("events")?,
-            event_keys: db.open_tree("event_keys")?,
+            events,
+            event_index,
             jobs: db.open_tree("jobs")?,
             proposals: db.open_tree("proposals")?,
             incidents: db.open_tree("incidents")?,
             audit: db.open_tree("audit")?,
-            meta: db.open_tree("meta")?,
+            meta,
             subscriptions: db.open_tree("subscriptions")?,
             alerting: db.open_tree("alerting")?,
             governance: db.open_tree("governance")?,
@@ -329,7 +342,7 @@ impl Store {
     ) -> Result<T, StoreError> {
         let trees = (
             &self.events,
-            &self.event_keys,
+            &self.event_index,
             &self.jobs,
             &self.proposals,
             &self.incidents,
@@ -343,7 +356,7 @@ impl Store {
         let out = trees.transaction(
             |(
                 events,
-                event_keys,
+                event_index,
                 jobs,
                 proposals,
                 incidents,
@@ -356,7 +369,7 @@ impl Store {
             )| {
                 let tx = Tx {
                     events,
-                    event_keys,
+                    event_index,
                     jobs,
                     proposals,
                     incidents,

@@ -55,7 +55,8 @@ pub fn is_failure(i: usize, share: f64) -> bool {
 
 /// Bodies number `range` of one phase. Successes alternate `sync_start` / successful
 /// `sync_end`; failures (`FAILURE_WITH_TASK`) go to fresh connectors numbered from
-/// `first_failure`.
+/// `first_failure`. `created` advances half a millisecond per body from the moment they are
+/// made, as Fivetran's event times advance with the events.
 pub fn make(
     phase: u8,
     range: std::ops::Range<usize>,
@@ -63,9 +64,12 @@ pub fn make(
     first_failure: usize,
 ) -> Vec<Body> {
     let mut failures = first_failure;
+    let made = chrono::Utc::now();
+    let first = range.start;
     range
         .map(|i| {
-            let created = "2026-11-25T10:00:00.000Z";
+            let created = (made + chrono::Duration::microseconds(500 * (i - first) as i64))
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
             let (value, alert_connector) = if is_failure(i, failure_share) {
                 let id = failing_connector(failures);
                 let group = failing_group(failures);
