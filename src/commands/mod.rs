@@ -270,7 +270,17 @@ async fn status(state: &SharedState, word: &str, mode: Mode) -> Outcome {
                 && !(p.state == ProposalState::Proposed && p.is_expired(state.now()))
         })
         .collect();
-    Ok(replies::status(&c, &h, &recent, &open))
+    let overridden = state.store.mode_override(&c.id).unwrap_or_default();
+    let (mode, source) = state
+        .policy
+        .mode(&c.id, c.group_id.as_deref(), overridden.as_ref());
+    Ok(replies::status(
+        &c,
+        &h,
+        (mode, &source.describe()),
+        &recent,
+        &open,
+    ))
 }
 
 /// The scope a target names and how to show it; connectors are resolved.

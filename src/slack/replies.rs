@@ -278,7 +278,16 @@ pub fn health(
 }
 
 /// `status`: one connector in detail.
-pub fn status(c: &Connection, h: &Health, recent: &[StoredEvent], proposals: &[Proposal]) -> Value {
+/// `/fivetran status <connector>`. `mode` is the effective mode and where it comes from
+/// ([`crate::remediation::policy::ModeSource::describe`]: built from validated ids, so it is
+/// mrkdwn already).
+pub fn status(
+    c: &Connection,
+    h: &Health,
+    mode: (crate::remediation::policy::Mode, &str),
+    recent: &[StoredEvent],
+    proposals: &[Proposal],
+) -> Value {
     let s = &c.status;
     let name = c.schema.as_deref().unwrap_or(&c.id);
     let mut blocks = vec![header(&format!("{name}: {}", h.level.word()))];
@@ -289,7 +298,7 @@ pub fn status(c: &Connection, h: &Health, recent: &[StoredEvent], proposals: &[P
     };
     let opt = |v: &Option<String>| escape(v.as_deref().unwrap_or("?"));
     blocks.push(section(&format!(
-        "{} {} · {} · group `{}`\n*State* setup {} · sync {} · update {}{}\n*Schedule* {}\n*Last success* {} · *last failure* {}",
+        "{} {} · {} · group `{}`\n*State* setup {} · sync {} · update {}{}\n*Schedule* {}\n*Mode* {} ({})\n*Last success* {} · *last failure* {}",
         h.level.emoji(),
         connector_label(c.schema.as_deref(), &c.id),
         opt(&c.service),
@@ -299,6 +308,8 @@ pub fn status(c: &Connection, h: &Health, recent: &[StoredEvent], proposals: &[P
         opt(&s.update_state),
         if c.paused.unwrap_or(false) { " · *paused*" } else { "" },
         schedule,
+        mode.0.as_str(),
+        mode.1,
         fivetran_time(c.succeeded_at.as_deref()),
         fivetran_time(c.failed_at.as_deref()),
     )));
@@ -845,7 +856,19 @@ mod tests {
             handling: "diagnose".into(),
             payload: Value::Null,
         };
-        snap("status", &status(&c, &h, &[event], &[]));
+        snap(
+            "status",
+            &status(
+                &c,
+                &h,
+                (
+                    crate::remediation::policy::Mode::Approve,
+                    "policy.default_mode",
+                ),
+                &[event],
+                &[],
+            ),
+        );
         snap(
             "subscribed",
             &subscribed("*billing* (`bad_1`)", "C0TEAM0001", true, None),

@@ -438,6 +438,10 @@ async fn status_shows_one_connector_in_detail() {
     let shown = text_of(&reply);
     assert!(shown.contains("*pg_prod* (`speak_inexpensive`)"), "{shown}");
     assert!(shown.contains("every 360 min"), "{shown}");
+    assert!(
+        shown.contains("*Mode* approve (policy.default_mode)"),
+        "{shown}"
+    );
     assert!(shown.contains("FAILURE_WITH_TASK"), "{shown}");
     assert!(
         shown.contains("*Open proposals*\\n• Retry the sync — proposed"),
@@ -447,6 +451,28 @@ async fn status_shows_one_connector_in_detail() {
     assert_eq!(reqs.len(), 2, "{reqs:?}");
     assert_eq!(reqs[0].path, "/v1/connections");
     assert_eq!(reqs[1].path, "/v1/connections/speak_inexpensive");
+
+    // A `/fivetran mode` override shows with who set it.
+    let (_, changed) = t
+        .slash(
+            "/fivetran mode speak_inexpensive monitor",
+            APPROVER,
+            CHANNEL,
+        )
+        .await;
+    assert_eq!(changed["response_type"], "in_channel", "{changed}");
+    let _ = t.slack();
+    let _ = t
+        .slash("/fivetran status speak_inexpensive", ALICE, CHANNEL)
+        .await;
+    let shown = text_of(&answer(&t.await_slack(1).await));
+    assert!(
+        shown.contains("*Mode* monitor (set by <@U0APPROVER> with /fivetran mode at"),
+        "{shown}"
+    );
+    // Reads only: showing a mode changes nothing at Fivetran.
+    let reqs = t.fivetran();
+    assert!(reqs.iter().all(|r| r.method == "GET"), "{reqs:?}");
 }
 
 #[tokio::test]
