@@ -161,24 +161,26 @@ mod tests {
         sled::open(dir).unwrap()
     }
 
-    #[test]
-    fn a_redelivery_is_a_duplicate_of_the_stored_event() {
+    /// A new store holding the fixture delivery, and that event's id.
+    fn store_with_fixture() -> (tempfile::TempDir, Store, u64) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let Ingested::Accepted { event_id, .. } = ingest_fixture(&store) else {
             panic!("first delivery not accepted")
         };
+        (dir, store, event_id)
+    }
+
+    #[test]
+    fn a_redelivery_is_a_duplicate_of_the_stored_event() {
+        let (_dir, store, event_id) = store_with_fixture();
         assert_eq!(ingest_fixture(&store), Ingested::Duplicate { event_id });
         assert_eq!(store.event_count(), 1);
     }
 
     #[test]
     fn a_store_indexed_by_hash_alone_is_reindexed_on_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let Ingested::Accepted { event_id, .. } = ingest_fixture(&store) else {
-            panic!("first delivery not accepted")
-        };
+        let (dir, store, event_id) = store_with_fixture();
         let stored = store.event(event_id).unwrap().unwrap();
         store.flush_blocking().unwrap();
         drop(store);
