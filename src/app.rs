@@ -52,6 +52,8 @@ impl AppState {
                 settings.data_dir.display()
             )
         })?;
+        // Opening freed sled's start-up buffers on this thread.
+        crate::heap::release_freed();
         let clock: SharedClock = clock.unwrap_or_else(|| Arc::new(SystemClock));
         let fivetran = FivetranClient::new(
             &settings.fivetran_api_base,
@@ -128,7 +130,6 @@ pub async fn serve(
         state.clone(),
         stop_rx.clone(),
     ));
-    // The interval's first tick is immediate: start-up's buffers go back at once.
     let trim = tokio::spawn(crate::heap::trim_loop(stop_rx));
     let router = crate::http::router(state.clone());
     tracing::info!(addr = %listener.local_addr()?, "syncwarden listening");
