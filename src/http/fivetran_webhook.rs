@@ -2,7 +2,7 @@
 
 use super::json_error;
 use crate::app::SharedState;
-use crate::fivetran::webhook::{self, WebhookEvent, SIGNATURE_HEADER};
+use crate::fivetran::webhook::{self, EventKind, WebhookEvent, SIGNATURE_HEADER};
 use crate::ingest::{ingest, Ingested};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -33,7 +33,13 @@ pub async fn receive(
     };
     match ingest(&state, &event, payload).await {
         Ok(Ingested::Accepted { event_id, kind }) => {
-            tracing::info!(event = %event.event, connector = ?event.connector_id, event_id, ?kind, "webhook accepted");
+            // Routine syncs (most deliveries) would be a log line each at the default level;
+            // they are in the store and the audit log, so only the rest is logged at info.
+            if matches!(kind, EventKind::Success | EventKind::Recorded) {
+                tracing::debug!(event = %event.event, connector = ?event.connector_id, event_id, ?kind, "webhook accepted");
+            } else {
+                tracing::info!(event = %event.event, connector = ?event.connector_id, event_id, ?kind, "webhook accepted");
+            }
             (
                 StatusCode::OK,
                 Json(serde_json::json!({ "status": "accepted", "event_id": event_id })),

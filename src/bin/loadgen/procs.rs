@@ -174,7 +174,10 @@ impl Syncwarden {
             .env("FIVETRAN_WEBHOOK_SECRET", WEBHOOK_SECRET)
             .env("SLACK_BOT_TOKEN", SLACK_TOKEN)
             .env("SLACK_SIGNING_SECRET", SLACK_SIGNING_SECRET)
-            .env("RUST_LOG", "warn")
+            // The default log level, as a user runs it; the log goes to a file beside the
+            // config so the report stays readable.
+            .env_remove("RUST_LOG")
+            .stderr(std::fs::File::create(self.config.with_extension("log"))?)
             .spawn()
             .with_context(|| format!("starting {}", self.exe.display()))?;
         let mut s = Server {
