@@ -7,8 +7,9 @@
 //! good. mimalloc returns freed pages itself shortly after they empty. Opening a large store
 //! makes sled read its snapshot and page table through short-lived buffers (about 50 MB for a
 //! million stored events, heaptrack); the thread that opened the store hands those back at
-//! once ([`release_freed`] works on the calling thread's heap and on those of exited
-//! threads), and a server task repeats it once a minute on the runtime thread it runs on.
+//! once ([`release_freed`] frees the calling thread's empty pages and purges the freed
+//! memory of the whole process's arenas), and a server task repeats it once a minute on a
+//! blocking thread.
 //! Fuzz builds keep the system allocator, so the sanitizer sees every allocation.
 
 #[cfg(not(fuzzing))]
@@ -20,8 +21,8 @@ use std::time::Duration;
 /// How often a running server gives freed memory back.
 pub const TRIM_EVERY: Duration = Duration::from_secs(60);
 
-/// Returns the calling thread's freed heap pages (and those exited threads left) to the
-/// operating system now, instead of after mimalloc's delay.
+/// Returns the calling thread's empty heap pages, and the freed memory of the whole
+/// process's arenas, to the operating system now instead of after mimalloc's delay.
 pub fn release_freed() {
     // SAFETY: `mi_collect` only releases memory mimalloc itself holds as free; it touches no
     // live allocation and may be called from any thread at any time.
@@ -37,9 +38,9 @@ pub async fn trim_loop(mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = every.tick() => {
-                // On a runtime thread, whose heap serves request handling; it takes well under
-                // a millisecond to a few milliseconds.
-                release_freed();
+                // A forced collect also purges the whole process's arenas, which can take a
+                // few milliseconds: not on a runtime thread that is serving requests.
+                let _ = tokio::task::spawn_blocking(release_freed).await;
             }
             changed = stop.changed() => {
                 if changed.is_err() || *stop.borrow() {

@@ -142,8 +142,15 @@ mod tests {
         Policy::new(["U1".to_string()], std::time::Duration::from_secs(3600))
     }
 
+    const SUCCESS: &[u8] =
+        include_bytes!("../tests/data/fivetran/webhooks/sync_end_successful.json");
+
     fn ingest_fixture(store: &Store) -> Ingested {
-        let (event, payload) = WebhookEvent::parse(FAILURE).unwrap();
+        ingest_body(store, FAILURE)
+    }
+
+    fn ingest_body(store: &Store, body: &[u8]) -> Ingested {
+        let (event, payload) = WebhookEvent::parse(body).unwrap();
         store
             .transact(Utc::now(), |tx| record(tx, &policy(), &event, &payload))
             .unwrap()
@@ -207,5 +214,42 @@ mod tests {
         let names: Vec<_> = db.tree_names().into_iter().map(|n| n.to_vec()).collect();
         assert!(!names.contains(&event_index::OLD_TREE.as_bytes().to_vec()));
         assert_eq!(db.open_tree(event_index::TREE).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn events_an_earlier_version_stored_after_the_upgrade_are_indexed_when_it_is_back() {
+        let (dir, store, _) = store_with_fixture();
+        // Upgraded (the index was built), then a second event arrives.
+        let Ingested::Accepted { event_id, .. } = ingest_body(&store, SUCCESS) else {
+            panic!("second delivery not accepted")
+        };
+        store.flush_blocking().unwrap();
+        drop(store);
+
+        // Rolled back: the earlier version stored that event (it is not in the new index)
+        // and recreated its own tree.
+        let db = open_raw(dir.path());
+        let index = db.open_tree(event_index::TREE).unwrap();
+        let entry = index
+            .iter()
+            .map(Result::unwrap)
+            .find(|(_, v)| v.as_ref() == event_id.to_be_bytes())
+            .unwrap();
+        index.remove(entry.0).unwrap();
+        db.open_tree(event_index::OLD_TREE).unwrap();
+        db.flush().unwrap();
+        drop((index, db));
+
+        // Upgraded again: the redelivery is still a duplicate, and the old tree is gone.
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            ingest_body(&store, SUCCESS),
+            Ingested::Duplicate { event_id }
+        );
+        assert_eq!(store.event_count(), 2);
+        drop(store);
+        let db = open_raw(dir.path());
+        let names: Vec<_> = db.tree_names().into_iter().map(|n| n.to_vec()).collect();
+        assert!(!names.contains(&event_index::OLD_TREE.as_bytes().to_vec()));
     }
 }

@@ -270,7 +270,11 @@ async fn status(state: &SharedState, word: &str, mode: Mode) -> Outcome {
                 && !(p.state == ProposalState::Proposed && p.is_expired(state.now()))
         })
         .collect();
-    let overridden = state.store.mode_override(&c.id).unwrap_or_default();
+    let overridden = match state.store.mode_override(&c.id) {
+        Ok(o) => o,
+        // Showing the configured mode instead would hide whether fixes run on their own.
+        Err(e) => return Ok(storage_failure(e)),
+    };
     let (mode, source) = state
         .policy
         .mode(&c.id, c.group_id.as_deref(), overridden.as_ref());

@@ -34,8 +34,12 @@ pub async fn receive(
     match ingest(&state, &event, payload).await {
         Ok(Ingested::Accepted { event_id, kind }) => {
             // Routine syncs (most deliveries) would be a log line each at the default level;
-            // they are in the store and the audit log, so only the rest is logged at info.
-            if matches!(kind, EventKind::Success | EventKind::Recorded) {
+            // they are in the store and the audit log, so only the rest (failures, probes,
+            // account changes such as pause_connector or delete_connector, unknown events)
+            // is logged at info.
+            let routine_sync = event.event.starts_with("sync_")
+                && matches!(kind, EventKind::Success | EventKind::Recorded);
+            if routine_sync {
                 tracing::debug!(event = %event.event, connector = ?event.connector_id, event_id, ?kind, "webhook accepted");
             } else {
                 tracing::info!(event = %event.event, connector = ?event.connector_id, event_id, ?kind, "webhook accepted");

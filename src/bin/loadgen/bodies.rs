@@ -44,6 +44,24 @@ fn sync_id(phase: u8, i: usize) -> String {
     )
 }
 
+/// The next body's `created`: now, or half a millisecond after the previous body's if that is
+/// later, so times only move forward across phases and pre-fill batches (which are made faster
+/// than half a millisecond per body, so they run ahead of the clock).
+fn next_created() -> String {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST_MICROS: AtomicI64 = AtomicI64::new(i64::MIN);
+    let now = chrono::Utc::now().timestamp_micros();
+    let prev = LAST_MICROS
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(now.max(last.saturating_add(500)))
+        })
+        .unwrap_or(now);
+    let micros = now.max(prev.saturating_add(500));
+    chrono::DateTime::from_timestamp_micros(micros)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// Which bodies fail: an even spread, `share` of them (0 for none).
 pub fn is_failure(i: usize, share: f64) -> bool {
     if share <= 0.0 {
@@ -55,8 +73,8 @@ pub fn is_failure(i: usize, share: f64) -> bool {
 
 /// Bodies number `range` of one phase. Successes alternate `sync_start` / successful
 /// `sync_end`; failures (`FAILURE_WITH_TASK`) go to fresh connectors numbered from
-/// `first_failure`. `created` advances half a millisecond per body from the moment they are
-/// made, as Fivetran's event times advance with the events.
+/// `first_failure`. Each body's `created` is [`next_created`], so event times advance with
+/// the events, as Fivetran's do.
 pub fn make(
     phase: u8,
     range: std::ops::Range<usize>,
@@ -64,12 +82,9 @@ pub fn make(
     first_failure: usize,
 ) -> Vec<Body> {
     let mut failures = first_failure;
-    let made = chrono::Utc::now();
-    let first = range.start;
     range
         .map(|i| {
-            let created = (made + chrono::Duration::microseconds(500 * (i - first) as i64))
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let created = next_created();
             let (value, alert_connector) = if is_failure(i, failure_share) {
                 let id = failing_connector(failures);
                 let group = failing_group(failures);

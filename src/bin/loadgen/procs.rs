@@ -177,7 +177,12 @@ impl Syncwarden {
             // The default log level, as a user runs it; the log goes to a file beside the
             // config so the report stays readable.
             .env_remove("RUST_LOG")
-            .stderr(std::fs::File::create(self.config.with_extension("log"))?)
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.config.with_extension("log"))?,
+            )
             .spawn()
             .with_context(|| format!("starting {}", self.exe.display()))?;
         let mut s = Server {
