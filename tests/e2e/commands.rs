@@ -239,6 +239,10 @@ async fn health_over_sixty_connectors_and_several_pages_ranks_the_failing_one_fi
     failing["status"]["tasks"] =
         json!([{"code": "reconnect", "message": "Reconnect: the password changed"}]);
     t.stack.fivetran.add_connection(failing);
+    // One item syncwarden cannot read is left out; the rest of its page still counts.
+    let mut unreadable = healthy("mid_unreadable", "odd_one");
+    unreadable["status"] = json!("not an object");
+    t.stack.fivetran.add_connection(unreadable);
 
     let (status, ack) = t.slash("/fivetran health", ALICE, CHANNEL).await;
     assert_eq!(status, 200);
