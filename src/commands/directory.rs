@@ -2,7 +2,7 @@
 //! `cursor`), cached in the store so names resolve without asking Fivetran each time.
 
 use crate::app::AppState;
-use crate::fivetran::api::ACCEPT;
+use crate::fivetran::api::ApiError;
 use crate::fivetran::model::{Connection, Envelope};
 use crate::slack::command::did_you_mean;
 use crate::store::subscriptions::{Directory, DirectoryEntry};
@@ -26,54 +26,20 @@ struct Page {
     next_cursor: Option<String>,
 }
 
-/// Every connection, following `next_cursor` to the end. Errors are readable and hold no
-/// secret (the URL has none; credentials travel in a header).
+/// Every connection, following `next_cursor` to the end, through the Fivetran client (and its
+/// gate). Errors are readable and hold no secret (the URL has none; credentials travel in a
+/// header).
 pub async fn list_connections(state: &AppState) -> Result<Vec<Connection>, String> {
-    let http = reqwest::Client::builder()
-        .timeout(state.settings.fivetran_timeout)
-        .user_agent(concat!("syncwarden/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let base = state.settings.fivetran_api_base.trim_end_matches('/');
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..MAX_PAGES {
-        let mut query = vec![("limit", PAGE_LIMIT.to_string())];
-        if let Some(c) = &cursor {
-            query.push(("cursor", c.clone()));
-        }
-        let resp = http
-            .get(format!("{base}/v1/connections"))
-            .query(&query)
-            .basic_auth(
-                state.secrets.fivetran_api_key.expose(),
-                Some(state.secrets.fivetran_api_secret.expose()),
-            )
-            .header(reqwest::header::ACCEPT, ACCEPT)
-            .send()
+        let body = state
+            .fivetran
+            .list_connections_page(PAGE_LIMIT, cursor.as_deref())
             .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    "timed out".to_string()
-                } else {
-                    "could not reach Fivetran".to_string()
-                }
-            })?;
-        let status = resp.status();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|_| "the answer was cut off".to_string())?;
+            .map_err(|e| describe(&e))?;
         let envelope: Envelope<Page> = serde_json::from_slice(&body)
-            .map_err(|_| format!("HTTP {} with an unreadable body", status.as_u16()))?;
-        if !status.is_success() {
-            return Err(format!(
-                "HTTP {} {}: {}",
-                status.as_u16(),
-                envelope.code,
-                envelope.message
-            ));
-        }
+            .map_err(|_| "HTTP 200 with an unreadable body".to_string())?;
         let page = envelope
             .data
             .ok_or_else(|| "the answer had no data".to_string())?;
@@ -88,6 +54,28 @@ pub async fn list_connections(state: &AppState) -> Result<Vec<Connection>, Strin
         }
     }
     Err(format!("more than {MAX_PAGES} pages of connections"))
+}
+
+/// A listing failure as the slash command's answer shows it.
+fn describe(e: &ApiError) -> String {
+    match e {
+        ApiError::Server { response } | ApiError::Refused { response } => format!(
+            "HTTP {} {}: {}",
+            response.status, response.code, response.message
+        ),
+        ApiError::RateLimited {
+            retry_after,
+            response,
+        } => format!(
+            "HTTP {} {}: rate limited, retry after {}s",
+            response.status,
+            response.code,
+            retry_after.as_secs()
+        ),
+        ApiError::Transport { message, .. } if message == "timed out" => "timed out".into(),
+        ApiError::Transport { .. } => "could not reach Fivetran".into(),
+        ApiError::Decode(_) | ApiError::Deferred { .. } => e.to_string(),
+    }
 }
 
 pub fn entry(c: &Connection) -> DirectoryEntry {

@@ -152,6 +152,32 @@ impl FivetranClient {
             .ok_or_else(|| ApiError::Decode("response has no `data`".into()))
     }
 
+    /// One page of `GET /v1/connections`, as its raw body (callers read the items one by one).
+    /// It goes through the same gate as every other call: Retry-After, the rate budget and the
+    /// breaker hold it back too.
+    pub async fn list_connections_page(
+        &self,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<bytes::Bytes, ApiError> {
+        let query = {
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            q.append_pair("limit", &limit.to_string());
+            if let Some(c) = cursor {
+                q.append_pair("cursor", c);
+            }
+            q.finish()
+        };
+        let call = ApiCall {
+            method: "GET".into(),
+            path: format!("/v1/connections?{query}"),
+            body: None,
+        };
+        let (status, headers, body) = self.raw(&call).await?;
+        check_status(status, &headers, &body, self.gate.now())?;
+        Ok(body)
+    }
+
     /// Sends a mutating call once.
     pub async fn send(&self, call: &ApiCall) -> Result<ApiResponse, ApiError> {
         let (status, headers, body) = self.raw(call).await?;

@@ -557,3 +557,41 @@ async fn hostile_command_text_gets_a_usage_message_and_changes_nothing() {
     assert!(t.state.store.proposals().unwrap().is_empty());
     assert!(t.slack().is_empty() && t.fivetran().is_empty());
 }
+
+#[tokio::test]
+async fn a_rate_limited_listing_holds_the_next_one_back_until_retry_after() {
+    let mut t = World::new().await;
+    t.stack
+        .fivetran
+        .add_connection(healthy(CONNECTION, "pg_prod"));
+    t.stack.fivetran.inject(
+        Fault::status(
+            "/v1/connections",
+            429,
+            json!({"code": "TooManyRequests", "message": "slow down"}),
+        )
+        .with_method("GET")
+        .with_retry_after(120),
+    );
+    let _ = t.slash("/fivetran health", ALICE, CHANNEL).await;
+    let first = text_of(&answer(&t.await_slack(1).await));
+    assert!(
+        first.contains("HTTP 429 TooManyRequests: rate limited, retry after 120s"),
+        "{first}"
+    );
+    assert_eq!(t.fivetran().len(), 1);
+
+    // Within the wait Fivetran asked for, the next listing is not sent at all.
+    t.clock.advance(chrono::Duration::seconds(30));
+    let _ = t.slash("/fivetran health", ALICE, CHANNEL).await;
+    let held = text_of(&answer(&t.await_slack(1).await));
+    assert!(held.contains("not sent to Fivetran"), "{held}");
+    assert!(t.fivetran().is_empty());
+
+    // After it, the listing goes out and answers.
+    t.clock.advance(chrono::Duration::seconds(100));
+    let _ = t.slash("/fivetran health", ALICE, CHANNEL).await;
+    let answered = text_of(&answer(&t.await_slack(1).await));
+    assert!(answered.contains("1 connector(s)"), "{answered}");
+    assert_eq!(t.fivetran().len(), 1);
+}
