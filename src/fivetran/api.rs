@@ -138,13 +138,7 @@ impl FivetranClient {
         if !is_valid_connection_id(id) {
             return Err(ApiError::Decode(format!("invalid connection id {id:?}")));
         }
-        let call = ApiCall {
-            method: "GET".into(),
-            path: format!("/v1/connections/{id}"),
-            body: None,
-        };
-        let (status, headers, body) = self.raw(&call).await?;
-        check_status(status, &headers, &body, self.gate.now())?;
+        let body = self.get(format!("/v1/connections/{id}")).await?;
         let envelope: Envelope<Connection> =
             serde_json::from_slice(&body).map_err(|e| ApiError::Decode(e.to_string()))?;
         envelope
@@ -168,9 +162,14 @@ impl FivetranClient {
             }
             q.finish()
         };
+        self.get(format!("/v1/connections?{query}")).await
+    }
+
+    /// A read: its body if Fivetran answered 2xx.
+    async fn get(&self, path: String) -> Result<bytes::Bytes, ApiError> {
         let call = ApiCall {
             method: "GET".into(),
-            path: format!("/v1/connections?{query}"),
+            path,
             body: None,
         };
         let (status, headers, body) = self.raw(&call).await?;
