@@ -265,7 +265,7 @@ fn health(c: &mut Criterion) {
         b.iter(|| {
             let assessed: Vec<_> = connections.iter().map(|c| assess(c, 0, now)).collect();
             let t = totals(&assessed);
-            replies::health("all connectors", &rank(assessed), &t, now, now)
+            replies::health("all connectors", &rank(assessed), &t, now, now, None)
         })
     });
     g.finish();

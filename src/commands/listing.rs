@@ -30,6 +30,13 @@ impl ListingCache {
             .cloned()
     }
 
+    /// The last listing whatever its age (not one from after `now`): what `/fivetran health`
+    /// shows, saying so, when Fivetran cannot be asked for a new one.
+    pub fn latest(&self, now: DateTime<Utc>) -> Option<Listing> {
+        let held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        held.as_ref().filter(|l| l.fetched_at <= now).cloned()
+    }
+
     pub fn put(&self, fetched_at: DateTime<Utc>, connections: Vec<Connection>) -> Listing {
         let listing = Listing {
             fetched_at,
@@ -53,5 +60,7 @@ mod tests {
         assert!(cache.fresh(t0 + chrono::Duration::seconds(59)).is_some());
         assert!(cache.fresh(t0 + FRESH_FOR).is_none());
         assert!(cache.fresh(t0 - chrono::Duration::seconds(1)).is_none());
+        assert!(cache.latest(t0 + chrono::Duration::hours(5)).is_some());
+        assert!(cache.latest(t0 - chrono::Duration::seconds(1)).is_none());
     }
 }

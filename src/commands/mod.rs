@@ -145,6 +145,8 @@ pub async fn execute(state: &SharedState, ctx: &Context, cmd: &Command, mode: Mo
 }
 
 async fn health(state: &SharedState, target: Option<&Target>, mode: Mode) -> Outcome {
+    // Why the answer comes from an older listing, when Fivetran could not be asked.
+    let mut unavailable = None;
     let (listing, dir) = match state.listing.fresh(state.now()) {
         Some(listing) => {
             let dir = crate::store::subscriptions::Directory {
@@ -158,14 +160,25 @@ async fn health(state: &SharedState, target: Option<&Target>, mode: Mode) -> Out
                 "Asking Fivetran how every connector is doing".into(),
             ))
         }
-        None => {
-            let all = match directory::list_connections(state).await {
-                Ok(all) => all,
-                Err(e) => return Ok(replies::fivetran_unavailable("check connector health", &e)),
-            };
-            let dir = directory::remember(state, &all);
-            (state.listing.put(dir.fetched_at, all), dir)
-        }
+        None => match directory::list_connections(state).await {
+            Ok(all) => {
+                let dir = directory::remember(state, &all);
+                (state.listing.put(dir.fetched_at, all), dir)
+            }
+            // A held or failed listing (Retry-After, a low rate budget, an outage) still
+            // answers from the last one, saying how old it is and why.
+            Err(e) => match state.listing.latest(state.now()) {
+                Some(listing) => {
+                    unavailable = Some(e);
+                    let dir = crate::store::subscriptions::Directory {
+                        fetched_at: listing.fetched_at,
+                        entries: listing.connections.iter().map(directory::entry).collect(),
+                    };
+                    (listing, dir)
+                }
+                None => return Ok(replies::fivetran_unavailable("check connector health", &e)),
+            },
+        },
     };
     let all: Vec<&Connection> = listing.connections.iter().collect();
     let (scope, selected) = match target {
@@ -216,6 +229,7 @@ async fn health(state: &SharedState, target: Option<&Target>, mode: Mode) -> Out
         &t,
         listing.fetched_at,
         now,
+        unavailable.as_deref(),
     ))
 }
 

@@ -231,13 +231,14 @@ pub fn totals_line(t: &Totals) -> String {
 
 /// `health`: ranked worst first, top [`HEALTH_TOP`], with totals.
 /// `fetched_at` is when Fivetran listed the statuses (earlier than `now` when the answer comes
-/// from the cached listing).
+/// from the cached listing); `unavailable` says why a new listing could not be had.
 pub fn health(
     scope: &str,
     ranked: &[Health],
     totals: &Totals,
     fetched_at: DateTime<Utc>,
     now: DateTime<Utc>,
+    unavailable: Option<&str>,
 ) -> Value {
     let t = totals_line(totals);
     let mut blocks = vec![
@@ -251,6 +252,12 @@ pub fn health(
         blocks.push(section(&health_line(h)));
     }
     let mut note = format!("Fetched from Fivetran at {}.", time_label(fetched_at));
+    if let Some(why) = unavailable {
+        note = format!(
+            ":warning: Fivetran could not be asked for a new listing ({}). {note}",
+            escape(&clip(why, 200))
+        );
+    }
     if now - fetched_at >= chrono::Duration::seconds(1) {
         note.push_str(&format!(
             " Answered from that listing ({} old); failure counts are current.",
@@ -765,7 +772,7 @@ mod tests {
             })
             .collect();
         let t = totals(&items);
-        let v = health("all connectors", &rank(items), &t, now, now);
+        let v = health("all connectors", &rank(items), &t, now, now, None);
         check(&v);
         let blocks = v["blocks"].as_array().unwrap();
         assert_eq!(blocks.len(), 2 + HEALTH_TOP + 1);
@@ -839,7 +846,7 @@ mod tests {
         let t = totals(&items);
         snap(
             "health",
-            &health("all connectors", &rank(items), &t, at(), at()),
+            &health("all connectors", &rank(items), &t, at(), at(), None),
         );
         let c = conn("bad_1", "billing", "broken", "2026-11-25T09:30:00Z");
         let h = assess(&c, 2, at());

@@ -559,7 +559,8 @@ async fn hostile_command_text_gets_a_usage_message_and_changes_nothing() {
 }
 
 #[tokio::test]
-async fn a_rate_limited_listing_holds_the_next_one_back_until_retry_after() {
+async fn a_rate_limited_listing_holds_the_next_one_back_and_a_later_refusal_answers_from_the_last_listing(
+) {
     let mut t = World::new().await;
     t.stack
         .fivetran
@@ -593,5 +594,29 @@ async fn a_rate_limited_listing_holds_the_next_one_back_until_retry_after() {
     let _ = t.slash("/fivetran health", ALICE, CHANNEL).await;
     let answered = text_of(&answer(&t.await_slack(1).await));
     assert!(answered.contains("1 connector(s)"), "{answered}");
+    assert_eq!(t.fivetran().len(), 1);
+
+    // Once there is a listing, a later one that Fivetran refuses answers from it, saying so.
+    t.stack.fivetran.inject(
+        Fault::status(
+            "/v1/connections",
+            429,
+            json!({"code": "TooManyRequests", "message": "slow down"}),
+        )
+        .with_method("GET")
+        .with_retry_after(120),
+    );
+    t.clock.advance(chrono::Duration::seconds(90));
+    let _ = t.slash("/fivetran health", ALICE, CHANNEL).await;
+    let stale = text_of(&answer(&t.await_slack(1).await));
+    assert!(stale.contains("1 connector(s)"), "{stale}");
+    assert!(
+        stale.contains("Fivetran could not be asked for a new listing (HTTP 429 TooManyRequests"),
+        "{stale}"
+    );
+    assert!(
+        stale.contains("Answered from that listing (1 min old)"),
+        "{stale}"
+    );
     assert_eq!(t.fivetran().len(), 1);
 }
