@@ -87,6 +87,14 @@ pub fn entry(c: &Connection) -> DirectoryEntry {
     }
 }
 
+/// The directory a kept listing gives (names resolved against what it listed).
+pub fn of_listing(listing: &super::listing::Listing) -> Directory {
+    Directory {
+        fetched_at: listing.fetched_at,
+        entries: listing.connections.iter().map(entry).collect(),
+    }
+}
+
 /// Stores a fresh listing as the directory.
 pub fn remember(state: &AppState, connections: &[Connection]) -> Directory {
     let d = Directory {

@@ -149,10 +149,7 @@ async fn health(state: &SharedState, target: Option<&Target>, mode: Mode) -> Out
     let mut unavailable = None;
     let (listing, dir) = match state.listing.fresh(state.now()) {
         Some(listing) => {
-            let dir = crate::store::subscriptions::Directory {
-                fetched_at: listing.fetched_at,
-                entries: listing.connections.iter().map(directory::entry).collect(),
-            };
+            let dir = directory::of_listing(&listing);
             (listing, dir)
         }
         None if mode == Mode::CacheOnly => {
@@ -170,10 +167,7 @@ async fn health(state: &SharedState, target: Option<&Target>, mode: Mode) -> Out
             Err(e) => match state.listing.latest(state.now()) {
                 Some(listing) => {
                     unavailable = Some(e);
-                    let dir = crate::store::subscriptions::Directory {
-                        fetched_at: listing.fetched_at,
-                        entries: listing.connections.iter().map(directory::entry).collect(),
-                    };
+                    let dir = directory::of_listing(&listing);
                     (listing, dir)
                 }
                 None => return Ok(replies::fivetran_unavailable("check connector health", &e)),

@@ -565,15 +565,18 @@ async fn a_rate_limited_listing_holds_the_next_one_back_and_a_later_refusal_answ
     t.stack
         .fivetran
         .add_connection(healthy(CONNECTION, "pg_prod"));
-    t.stack.fivetran.inject(
-        Fault::status(
-            "/v1/connections",
-            429,
-            json!({"code": "TooManyRequests", "message": "slow down"}),
+    let refuse_next_listing = |t: &World| {
+        t.stack.fivetran.inject(
+            Fault::status(
+                "/v1/connections",
+                429,
+                json!({"code": "TooManyRequests", "message": "slow down"}),
+            )
+            .with_method("GET")
+            .with_retry_after(120),
         )
-        .with_method("GET")
-        .with_retry_after(120),
-    );
+    };
+    refuse_next_listing(&t);
     let _ = t.slash("/fivetran health", ALICE, CHANNEL).await;
     let first = text_of(&answer(&t.await_slack(1).await));
     assert!(
@@ -597,15 +600,7 @@ async fn a_rate_limited_listing_holds_the_next_one_back_and_a_later_refusal_answ
     assert_eq!(t.fivetran().len(), 1);
 
     // Once there is a listing, a later one that Fivetran refuses answers from it, saying so.
-    t.stack.fivetran.inject(
-        Fault::status(
-            "/v1/connections",
-            429,
-            json!({"code": "TooManyRequests", "message": "slow down"}),
-        )
-        .with_method("GET")
-        .with_retry_after(120),
-    );
+    refuse_next_listing(&t);
     t.clock.advance(chrono::Duration::seconds(90));
     let _ = t.slash("/fivetran health", ALICE, CHANNEL).await;
     let stale = text_of(&answer(&t.await_slack(1).await));
