@@ -5,6 +5,7 @@ use crate::app::SharedState;
 use crate::fivetran::webhook::{EventKind, WebhookEvent};
 use crate::remediation::policy::Policy;
 use crate::store::audit::AuditEntry;
+use crate::store::event_index;
 use crate::store::events::StoredEvent;
 use crate::store::jobs::JobKind;
 use crate::store::{StoreError, Tx, TxResult};
@@ -33,7 +34,9 @@ pub fn record(
 ) -> TxResult<Recorded> {
     let kind = event.kind();
     let dedupe_key = event.dedupe_key();
-    if let Some(event_id) = tx.event_id_for_key(event.created.as_deref(), &dedupe_key)? {
+    // One key for the lookup and the insert, so a redelivery finds exactly what was written.
+    let index_key = event_index::key(event.created.as_deref(), &dedupe_key);
+    if let Some(event_id) = tx.event_id_at(&index_key)? {
         return Ok(Recorded {
             outcome: Ingested::Duplicate { event_id },
             queued: false,
@@ -65,7 +68,7 @@ pub fn record(
         handling: handling.to_string(),
         payload: payload.clone(),
     };
-    tx.insert_event(&stored)?;
+    tx.insert_event(&stored, &index_key)?;
     tx.audit(
         AuditEntry::system("event_received")
             .connector(event.connector_id.as_deref())
@@ -132,7 +135,7 @@ pub async fn ingest(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{event_index, Store};
+    use crate::store::Store;
     use chrono::Utc;
 
     const FAILURE: &[u8] =

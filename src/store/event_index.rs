@@ -37,9 +37,10 @@ pub fn key(created: Option<&str>, dedupe_key: &str) -> Vec<u8> {
     key
 }
 
-/// A stored payload's `created`, read the way the webhook parser reads it (so the key written
-/// for an event is the key its redelivery looks up).
-pub fn created_of(payload: &serde_json::Value) -> Option<String> {
+/// A stored payload's `created`, read the way the webhook parser reads it
+/// ([`crate::fivetran::webhook::WebhookEvent::created`]), so the key rebuilt for a stored event
+/// is the key ingest wrote for it and its redeliveries look up.
+fn created_of(payload: &serde_json::Value) -> Option<String> {
     payload
         .get("created")
         .and_then(|v| crate::fivetran::webhook::lenient_string(v).ok().flatten())

@@ -126,15 +126,11 @@ impl Tx<'_> {
         }
     }
 
-    /// The stored event a delivery created at `created` with identity `dedupe_key` already is.
-    pub fn event_id_for_key(
-        &self,
-        created: Option<&str>,
-        dedupe_key: &str,
-    ) -> TxResult<Option<u64>> {
+    /// The stored event already indexed under `index_key` ([`event_index::key`]).
+    pub fn event_id_at(&self, index_key: &[u8]) -> TxResult<Option<u64>> {
         Ok(self
             .event_index
-            .get(event_index::key(created, dedupe_key))?
+            .get(index_key)?
             .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
     }
 
@@ -142,14 +138,13 @@ impl Tx<'_> {
         Ok(self.meta.generate_id()? + 1)
     }
 
-    pub fn insert_event(&self, event: &StoredEvent) -> TxResult<()> {
+    /// Stores `event` and indexes it under `index_key`, the key its redeliveries look up
+    /// ([`Tx::event_id_at`]).
+    pub fn insert_event(&self, event: &StoredEvent, index_key: &[u8]) -> TxResult<()> {
         self.events
             .insert(&event.id.to_be_bytes(), encode(event)?)?;
-        let created = event_index::created_of(&event.payload);
-        self.event_index.insert(
-            event_index::key(created.as_deref(), &event.dedupe_key),
-            &event.id.to_be_bytes(),
-        )?;
+        self.event_index
+            .insert(index_key, &event.id.to_be_bytes())?;
         Ok(())
     }
 
@@ -591,7 +586,9 @@ mod tests {
                 handling: "recorded".into(),
                 payload: serde_json::Value::Null,
             };
-            s.transact(t0, |tx| tx.insert_event(&e)).unwrap();
+            let index_key = event_index::key(None, &e.dedupe_key);
+            s.transact(t0, |tx| tx.insert_event(&e, &index_key))
+                .unwrap();
         }
         let ids = |v: Vec<StoredEvent>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
         let even = |e: &StoredEvent| e.connector_id.as_deref() == Some("even");
