@@ -87,20 +87,22 @@ pub fn entry(c: &Connection) -> DirectoryEntry {
     }
 }
 
+/// The directory of the connections listed at `fetched_at`.
+fn directory(fetched_at: chrono::DateTime<chrono::Utc>, connections: &[Connection]) -> Directory {
+    Directory {
+        fetched_at,
+        entries: connections.iter().map(entry).collect(),
+    }
+}
+
 /// The directory a kept listing gives (names resolved against what it listed).
 pub fn of_listing(listing: &super::listing::Listing) -> Directory {
-    Directory {
-        fetched_at: listing.fetched_at,
-        entries: listing.connections.iter().map(entry).collect(),
-    }
+    directory(listing.fetched_at, &listing.connections)
 }
 
 /// Stores a fresh listing as the directory.
 pub fn remember(state: &AppState, connections: &[Connection]) -> Directory {
-    let d = Directory {
-        fetched_at: state.now(),
-        entries: connections.iter().map(entry).collect(),
-    };
+    let d = directory(state.now(), connections);
     if let Err(e) = state.store.put_directory(&d) {
         tracing::warn!(error = %e, "could not cache the connector directory");
     }
