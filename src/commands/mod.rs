@@ -145,13 +145,10 @@ pub async fn execute(state: &SharedState, ctx: &Context, cmd: &Command, mode: Mo
 }
 
 async fn health(state: &SharedState, target: Option<&Target>, mode: Mode) -> Outcome {
-    // Why the answer comes from an older listing, when Fivetran could not be asked.
-    let mut unavailable = None;
-    let (listing, dir) = match state.listing.fresh(state.now()) {
-        Some(listing) => {
-            let dir = directory::of_listing(&listing);
-            (listing, dir)
-        }
+    // `unavailable`: why the answer comes from an older listing, when Fivetran could not be
+    // asked for a new one.
+    let (dir, listing, unavailable) = match state.listing.fresh(state.now()) {
+        Some(listing) => (directory::of_listing(&listing), listing, None),
         None if mode == Mode::CacheOnly => {
             return Err(NeedsFivetran(
                 "Asking Fivetran how every connector is doing".into(),
@@ -160,16 +157,13 @@ async fn health(state: &SharedState, target: Option<&Target>, mode: Mode) -> Out
         None => match directory::list_connections(state).await {
             Ok(all) => {
                 let dir = directory::remember(state, &all);
-                (state.listing.put(dir.fetched_at, all), dir)
+                let listing = state.listing.put(dir.fetched_at, all);
+                (dir, listing, None)
             }
             // A held or failed listing (Retry-After, a low rate budget, an outage) still
             // answers from the last one, saying how old it is and why.
             Err(e) => match state.listing.latest(state.now()) {
-                Some(listing) => {
-                    unavailable = Some(e);
-                    let dir = directory::of_listing(&listing);
-                    (listing, dir)
-                }
+                Some(listing) => (directory::of_listing(&listing), listing, Some(e)),
                 None => return Ok(replies::fivetran_unavailable("check connector health", &e)),
             },
         },
