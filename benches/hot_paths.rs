@@ -11,7 +11,7 @@ use syncwarden::fivetran::model::Connection;
 use syncwarden::fivetran::webhook::{self, WebhookEvent};
 use syncwarden::health::{assess, rank, totals};
 use syncwarden::incidents::Incident;
-use syncwarden::ingest::record;
+use syncwarden::ingest::{record, record_prepared, Prepared};
 use syncwarden::remediation::proposal::Proposal;
 use syncwarden::sim::fivetran::FivetranSim;
 use syncwarden::sim::stack::{SimStack, APPROVER, SLACK_SIGNING_SECRET, WEBHOOK_SECRET};
@@ -197,6 +197,33 @@ fn audit(c: &mut Criterion) {
                         batch
                             .iter()
                             .map(|(e, p)| record(tx, &policy, e, p))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .expect("record")
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    // As the server does it: each delivery prepared (id, encoded event, audit entry) before
+    // the shared transaction, which then only looks up, inserts and chains.
+    g.bench_function("32_prepared_per_transaction", |b| {
+        b.iter_batched(
+            || {
+                (0..32)
+                    .map(|_| {
+                        n += 1;
+                        let (event, payload) = body(n);
+                        let id = store.new_id().expect("id");
+                        Prepared::new(id, now, &event, payload).expect("prepared")
+                    })
+                    .collect::<Vec<_>>()
+            },
+            |batch| {
+                store
+                    .transact(now, |tx| {
+                        batch
+                            .iter()
+                            .map(|p| record_prepared(tx, &policy, p))
                             .collect::<Result<Vec<_>, _>>()
                     })
                     .expect("record")

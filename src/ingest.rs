@@ -6,9 +6,11 @@ use crate::fivetran::webhook::{EventKind, WebhookEvent};
 use crate::remediation::policy::Policy;
 use crate::store::audit::AuditEntry;
 use crate::store::event_index;
-use crate::store::events::StoredEvent;
+use crate::store::events::{EncodedEvent, StoredEvent};
 use crate::store::jobs::JobKind;
 use crate::store::{StoreError, Tx, TxResult};
+use chrono::{DateTime, Utc};
+use sled::transaction::ConflictableTransactionError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ingested {
@@ -23,6 +25,75 @@ pub struct Recorded {
     pub queued: bool,
 }
 
+/// A delivery made ready for its transaction: its id, dedupe-index key, encoded event and
+/// audit entry. Built outside the transaction, because sled runs one transaction at a time
+/// and everything done inside one holds up every other writer.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    event: WebhookEvent,
+    kind: EventKind,
+    diagnose: bool,
+    index_key: Vec<u8>,
+    stored: EncodedEvent,
+    audit: AuditEntry,
+}
+
+impl Prepared {
+    /// `id` is the event's id if it is stored (a new one, [`crate::store::Store::new_id`]);
+    /// `now` is when it was received.
+    pub fn new(
+        id: u64,
+        now: DateTime<Utc>,
+        event: &WebhookEvent,
+        payload: serde_json::Value,
+    ) -> Result<Self, StoreError> {
+        let kind = event.kind();
+        let dedupe_key = event.dedupe_key();
+        // One key for the lookup and the insert, so a redelivery finds exactly what was written.
+        let index_key = event_index::key(event.created.as_deref(), &dedupe_key);
+        let diagnose = kind == EventKind::Failure && event.connector_id.is_some();
+        let handling = match kind {
+            EventKind::Probe => "probe",
+            EventKind::Failure if diagnose => "diagnose",
+            EventKind::Failure => "ignored: no connector_id",
+            EventKind::Success => "recorded: success",
+            EventKind::Recorded => "recorded",
+            EventKind::Unknown => "ignored: unknown event",
+        };
+        let stored = EncodedEvent::new(&StoredEvent {
+            id,
+            received_at: now,
+            dedupe_key,
+            event: event.event.clone(),
+            connector_id: event.connector_id.clone(),
+            connector_name: event.connector_name.clone(),
+            connector_type: event.connector_type.clone(),
+            sync_id: event.sync_id.clone(),
+            status: event.status().map(str::to_string),
+            handling: handling.to_string(),
+            payload,
+        })
+        .map_err(|e| StoreError::Codec(e.to_string()))?;
+        let audit = AuditEntry::system("event_received")
+            .connector(event.connector_id.as_deref())
+            .event(id)
+            .detail(serde_json::json!({
+                "event": event.event,
+                "status": event.status(),
+                "sync_id": event.sync_id,
+                "handling": handling,
+            }));
+        Ok(Self {
+            event: event.clone(),
+            kind,
+            diagnose,
+            index_key,
+            stored,
+            audit,
+        })
+    }
+}
+
 /// Records one delivery inside `tx`: the event, its audit record and the job it calls for
 /// (diagnose a failure; recover a failing connector on success). A delivery already stored
 /// (same dedupe key) changes nothing.
@@ -32,57 +103,25 @@ pub fn record(
     event: &WebhookEvent,
     payload: &serde_json::Value,
 ) -> TxResult<Recorded> {
-    let kind = event.kind();
-    let dedupe_key = event.dedupe_key();
-    // One key for the lookup and the insert, so a redelivery finds exactly what was written.
-    let index_key = event_index::key(event.created.as_deref(), &dedupe_key);
-    if let Some(event_id) = tx.event_id_at(&index_key)? {
+    let prepared = Prepared::new(tx.new_id()?, tx.now, event, payload.clone())
+        .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+    record_prepared(tx, policy, &prepared)
+}
+
+/// [`record`] for a delivery already [`Prepared`].
+pub fn record_prepared(tx: &Tx<'_>, policy: &Policy, p: &Prepared) -> TxResult<Recorded> {
+    if let Some(event_id) = tx.event_id_at(&p.index_key)? {
         return Ok(Recorded {
             outcome: Ingested::Duplicate { event_id },
             queued: false,
         });
     }
-    let diagnose = kind == EventKind::Failure && event.connector_id.is_some();
-    let success_of = (kind == EventKind::Success)
-        .then_some(event.connector_id.as_deref())
-        .flatten();
-    let handling = match kind {
-        EventKind::Probe => "probe",
-        EventKind::Failure if diagnose => "diagnose",
-        EventKind::Failure => "ignored: no connector_id",
-        EventKind::Success => "recorded: success",
-        EventKind::Recorded => "recorded",
-        EventKind::Unknown => "ignored: unknown event",
-    };
-    let id = tx.new_id()?;
-    let stored = StoredEvent {
-        id,
-        received_at: tx.now,
-        dedupe_key,
-        event: event.event.clone(),
-        connector_id: event.connector_id.clone(),
-        connector_name: event.connector_name.clone(),
-        connector_type: event.connector_type.clone(),
-        sync_id: event.sync_id.clone(),
-        status: event.status().map(str::to_string),
-        handling: handling.to_string(),
-        payload: payload.clone(),
-    };
-    tx.insert_event(&stored, &index_key)?;
-    tx.audit(
-        AuditEntry::system("event_received")
-            .connector(event.connector_id.as_deref())
-            .event(id)
-            .detail(serde_json::json!({
-                "event": event.event,
-                "status": event.status(),
-                "sync_id": event.sync_id,
-                "handling": handling,
-            })),
-    )?;
+    let (event, id) = (&p.event, p.stored.id);
+    tx.insert_event(&p.stored, &p.index_key)?;
+    tx.audit_ref(&p.audit)?;
     let mut queued = false;
     crate::remediation::auto::record_sync_outcome(tx, policy, event)?;
-    if diagnose {
+    if p.diagnose {
         if let Some(c) = &event.connector_id {
             // Marks the streak before diagnosis, so a success that arrives in between
             // still ends it.
@@ -94,6 +133,9 @@ pub fn record(
         })?;
         queued = true;
     }
+    let success_of = (p.kind == EventKind::Success)
+        .then_some(event.connector_id.as_deref())
+        .flatten();
     if let Some(c) = success_of {
         // Only a connector with a failure streak has something to recover from: most
         // successes cost no job at all.
@@ -106,7 +148,10 @@ pub fn record(
         }
     }
     Ok(Recorded {
-        outcome: Ingested::Accepted { event_id: id, kind },
+        outcome: Ingested::Accepted {
+            event_id: id,
+            kind: p.kind,
+        },
         queued,
     })
 }
@@ -116,15 +161,14 @@ pub async fn ingest(
     event: &WebhookEvent,
     payload: serde_json::Value,
 ) -> Result<Ingested, StoreError> {
+    let now = state.now();
+    let prepared = Prepared::new(state.store.new_id()?, now, event, payload)?;
     // Acknowledge only what is on disk (a duplicate too: its original may still be in
     // flight). Concurrent webhooks share one transaction and one flush.
-    let owned = event.clone();
     let app = state.clone();
     let recorded = state
         .store
-        .transact_durable(state.now(), move |tx| {
-            record(tx, &app.policy, &owned, &payload)
-        })
+        .transact_durable(now, move |tx| record_prepared(tx, &app.policy, &prepared))
         .await?;
     if recorded.queued {
         state.jobs_ready.notify_one();

@@ -169,8 +169,9 @@ impl WebhookEvent {
         if crate::limits::json_depth(&value) > MAX_JSON_DEPTH {
             return Err(ParseError::TooDeep(MAX_JSON_DEPTH));
         }
-        let event: WebhookEvent =
-            serde_json::from_value(value.clone()).map_err(|e| ParseError::Shape(e.to_string()))?;
+        // Read from the tree in place: a copy of the whole body per delivery is not needed.
+        let event =
+            WebhookEvent::deserialize(&value).map_err(|e| ParseError::Shape(e.to_string()))?;
         if event.event.trim().is_empty() || event.event.len() > MAX_EVENT_CHARS {
             return Err(ParseError::Shape(
                 "`event` must be a short non-empty string".into(),

@@ -261,6 +261,48 @@ fn hashes_to(canonical: &[u8], hash: &str) -> bool {
         && hex_digest.as_slice() == hash.as_bytes()
 }
 
+/// A record as stored: the JSON that serializing an [`AuditRecord`] gives, written from
+/// borrowed fields. Appending runs inside the store's one-at-a-time transaction; this skips
+/// cloning the entry and serde's `flatten`, which serializes through a map.
+#[derive(Serialize)]
+struct StoredRecordRef<'a> {
+    seq: u64,
+    at: &'a DateTime<Utc>,
+    kind: &'a str,
+    actor: &'a str,
+    connector_id: Option<&'a str>,
+    event_id: Option<u64>,
+    incident_id: Option<&'a str>,
+    proposal_id: Option<&'a str>,
+    detail: &'a serde_json::Value,
+    prev_hash: &'a str,
+    hash: &'a str,
+}
+
+/// The stored bytes of the record `entry` becomes at `seq`, and its hash.
+pub fn sealed_bytes(
+    seq: u64,
+    at: &DateTime<Utc>,
+    entry: &AuditEntry,
+    prev_hash: &str,
+) -> serde_json::Result<(Vec<u8>, String)> {
+    let hash = record_hash(seq, at, entry, prev_hash);
+    let bytes = serde_json::to_vec(&StoredRecordRef {
+        seq,
+        at,
+        kind: &entry.kind,
+        actor: &entry.actor,
+        connector_id: entry.connector_id.as_deref(),
+        event_id: entry.event_id,
+        incident_id: entry.incident_id.as_deref(),
+        proposal_id: entry.proposal_id.as_deref(),
+        detail: &entry.detail,
+        prev_hash,
+        hash: &hash,
+    })?;
+    Ok((bytes, hash))
+}
+
 /// A stored record read without building its `detail`: `audit verify` reads every record of
 /// a log of millions, and decoding `detail` into a `serde_json::Value` (then sorting it back
 /// into canonical form) was most of that work.
@@ -637,6 +679,31 @@ mod tests {
             bytes.contains(r#""at":"2026-11-25T10:00:00.120Z""#),
             "{bytes}"
         );
+    }
+
+    /// What an append writes is what serializing the whole record writes, so readers of
+    /// logs written either way see the same bytes.
+    #[test]
+    fn sealed_bytes_are_the_serialized_record() {
+        let t = at() + chrono::Duration::nanoseconds(123_456_789);
+        let entries = [
+            AuditEntry::system("event_received"),
+            AuditEntry::by("proposal_approved", "U0APPROVER")
+                .connector(Some("speak_inexpensive"))
+                .event(42)
+                .incident("inc_7")
+                .proposal("p_1")
+                .detail(serde_json::json!({"z": 1, "a": {"y": [true, null], "b": "é<&>\"\n"}})),
+        ];
+        for entry in entries {
+            let (bytes, hash) = sealed_bytes(5, &t, &entry, GENESIS_HASH).unwrap();
+            let record = AuditRecord::seal(5, t, entry, GENESIS_HASH.to_string());
+            assert_eq!(hash, record.hash);
+            assert_eq!(
+                String::from_utf8(bytes).unwrap(),
+                serde_json::to_string(&record).unwrap()
+            );
+        }
     }
 
     /// Logs written before the form was spelled out hashed the derived struct serialization;

@@ -18,3 +18,20 @@ pub struct StoredEvent {
     pub handling: String,
     pub payload: serde_json::Value,
 }
+
+/// An event's stored bytes, encoded before its transaction: every writer waits while one
+/// transaction runs, so the work that needs no lock (serializing the payload) is done first.
+#[derive(Debug, Clone)]
+pub struct EncodedEvent {
+    pub id: u64,
+    pub bytes: Vec<u8>,
+}
+
+impl EncodedEvent {
+    pub fn new(event: &StoredEvent) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            id: event.id,
+            bytes: serde_json::to_vec(event)?,
+        })
+    }
+}
