@@ -113,23 +113,26 @@ impl Store {
                 q.pending.drain(..n).collect()
             };
             let store = self.clone();
+            // The flush runs on the same blocking thread right after the transaction: sled
+            // lets neither run during the other, so handing the flush to another thread only
+            // added a wake-up between them, and the next batch waits for both.
             let applied = tokio::task::spawn_blocking(move || {
                 let results = apply(&store, &batch);
-                (batch, results)
+                let flushed = if results.iter().any(|r| r.is_ok()) {
+                    store.flush_now()
+                } else {
+                    Ok(())
+                };
+                (batch, results, flushed)
             })
             .await;
-            let Ok((batch, results)) = applied else {
+            let Ok((batch, results, flushed)) = applied else {
                 // The blocking task panicked: its callers see the writer stop.
                 continue;
             };
             self.batcher
                 .batches
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let flushed = if results.iter().any(|r| r.is_ok()) {
-                self.durable().await.map_err(|e| e.to_string())
-            } else {
-                Ok(())
-            };
             for (p, r) in batch.into_iter().zip(results) {
                 let r = match (&flushed, r) {
                     (Err(e), Ok(_)) => Err(StoreError::Flush(e.clone())),

@@ -57,6 +57,12 @@ impl Coalescer {
         self.flushes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Counts a flush made outside the rounds (the grouped writer's own).
+    pub fn count_flush(&self) {
+        self.flushes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Rounds> {
         self.rounds.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -404,7 +404,18 @@ impl Store {
         self.durable().await
     }
 
-    /// Flushes run so far by [`Store::durable`].
+    /// A blocking flush by the grouped writer ([`batch`]) right after its transaction;
+    /// counted with the barrier's flushes.
+    pub(crate) fn flush_now(&self) -> Result<(), String> {
+        let flushed = self.db.flush().map(|_| ()).map_err(|e| e.to_string());
+        self.commit.count_flush();
+        if let Err(e) = &flushed {
+            tracing::error!(error = %e, "store flush failed");
+        }
+        flushed
+    }
+
+    /// Flushes run so far by [`Store::durable`] and the grouped writer.
     pub fn flush_count(&self) -> u64 {
         self.commit.flush_count()
     }
