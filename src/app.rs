@@ -43,6 +43,7 @@ impl AppState {
         clock: Option<SharedClock>,
     ) -> anyhow::Result<SharedState> {
         install_crypto_provider();
+        crate::heap::purge_promptly();
         let options = StoreOptions {
             cache_bytes: settings.cache_mb * 1024 * 1024,
         };

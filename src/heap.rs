@@ -21,6 +21,27 @@ use std::time::Duration;
 /// How often a running server gives freed memory back.
 pub const TRIM_EVERY: Duration = Duration::from_secs(60);
 
+/// mimalloc's `mi_option_purge_delay` (the same index in its v2 and v3 headers;
+/// libmimalloc-sys names no constant for it).
+const MI_OPTION_PURGE_DELAY: std::os::raw::c_int = 15;
+
+/// Makes mimalloc hand freed pages back to the operating system as soon as they empty,
+/// instead of after its default delay (1 s in the bundled v3). A delayed purge is only done
+/// when the thread that freed the pages allocates again, so after a burst the store's writer
+/// and sled's I/O threads went idle holding what they had freed (loadgen: RSS after its load
+/// phases 100–112 MB with the delay, 76–81 MB without; no throughput change beyond the
+/// machine's noise). `MIMALLOC_PURGE_DELAY` in the environment still wins.
+pub fn purge_promptly() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
+    // SAFETY: setting an option only changes when mimalloc purges free memory later; any
+    // thread may do it at any time.
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+    }
+}
+
 /// Returns the calling thread's empty heap pages, and the freed memory of the whole
 /// process's arenas, to the operating system now instead of after mimalloc's delay.
 pub fn release_freed() {
