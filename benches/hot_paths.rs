@@ -204,7 +204,7 @@ fn audit(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    // As the server does it: each delivery prepared (id, encoded event, audit entry) before
+    // As the server does it: each delivery prepared (encoded event, audit entry) before
     // the shared transaction, which then only looks up, inserts and chains.
     g.bench_function("32_prepared_per_transaction", |b| {
         b.iter_batched(
@@ -213,8 +213,7 @@ fn audit(c: &mut Criterion) {
                     .map(|_| {
                         n += 1;
                         let (event, payload) = body(n);
-                        let id = store.new_id().expect("id");
-                        Prepared::new(id, now, &event, payload).expect("prepared")
+                        Prepared::new(now, &event, payload).expect("prepared")
                     })
                     .collect::<Vec<_>>()
             },

@@ -30,11 +30,19 @@ const MI_OPTION_PURGE_DELAY: std::os::raw::c_int = 15;
 /// when the thread that freed the pages allocates again, so after a burst the store's writer
 /// and sled's I/O threads went idle holding what they had freed (loadgen: RSS after its load
 /// phases 100–112 MB with the delay, 76–81 MB without; no throughput change beyond the
-/// machine's noise). `MIMALLOC_PURGE_DELAY` in the environment still wins.
+/// machine's noise). A purge delay set in the environment (`MIMALLOC_PURGE_DELAY`, or the
+/// older `MIMALLOC_RESET_DELAY`, in any case as mimalloc reads them) still wins.
 pub fn purge_promptly() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+    let set_in_environment = std::env::vars_os().any(|(name, _)| {
+        let name = name.to_string_lossy().to_ascii_uppercase();
+        name == "MIMALLOC_PURGE_DELAY" || name == "MIMALLOC_RESET_DELAY"
+    });
+    if set_in_environment {
         return;
     }
+    // With a delay of 0 mimalloc no longer runs the purges it scheduled earlier (not even a
+    // forced collect does), so what is pending is purged first.
+    release_freed();
     // SAFETY: setting an option only changes when mimalloc purges free memory later; any
     // thread may do it at any time.
     unsafe {

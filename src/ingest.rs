@@ -25,8 +25,8 @@ pub struct Recorded {
     pub queued: bool,
 }
 
-/// A delivery made ready for its transaction: its id, dedupe-index key, encoded event and
-/// audit entry. Built outside the transaction, because sled runs one transaction at a time
+/// A delivery made ready for its transaction: its dedupe-index key, encoded event and audit
+/// entry (all but the id, which the transaction draws). Built outside the transaction, because sled runs one transaction at a time
 /// and everything done inside one holds up every other writer.
 #[derive(Debug, Clone)]
 pub struct Prepared {
@@ -39,14 +39,12 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// `id` is the event's id if it is stored (a new one, [`crate::store::Store::new_id`]);
     /// `now` is when it was received.
     pub fn new(
-        id: u64,
         now: DateTime<Utc>,
         event: &WebhookEvent,
         payload: serde_json::Value,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, serde_json::Error> {
         let kind = event.kind();
         let dedupe_key = event.dedupe_key();
         // One key for the lookup and the insert, so a redelivery finds exactly what was written.
@@ -61,7 +59,7 @@ impl Prepared {
             EventKind::Unknown => "ignored: unknown event",
         };
         let stored = EncodedEvent::new(&StoredEvent {
-            id,
+            id: 0,
             received_at: now,
             dedupe_key,
             event: event.event.clone(),
@@ -72,11 +70,9 @@ impl Prepared {
             status: event.status().map(str::to_string),
             handling: handling.to_string(),
             payload,
-        })
-        .map_err(|e| StoreError::Codec(e.to_string()))?;
+        })?;
         let audit = AuditEntry::system("event_received")
             .connector(event.connector_id.as_deref())
-            .event(id)
             .detail(serde_json::json!({
                 "event": event.event,
                 "status": event.status(),
@@ -103,7 +99,7 @@ pub fn record(
     event: &WebhookEvent,
     payload: &serde_json::Value,
 ) -> TxResult<Recorded> {
-    let prepared = Prepared::new(tx.new_id()?, tx.now, event, payload.clone())
+    let prepared = Prepared::new(tx.now, event, payload.clone())
         .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
     record_prepared(tx, policy, &prepared)
 }
@@ -116,9 +112,9 @@ pub fn record_prepared(tx: &Tx<'_>, policy: &Policy, p: &Prepared) -> TxResult<R
             queued: false,
         });
     }
-    let (event, id) = (&p.event, p.stored.id);
-    tx.insert_event(&p.stored, &p.index_key)?;
-    tx.audit_ref(&p.audit)?;
+    let (event, id) = (&p.event, tx.new_id()?);
+    tx.insert_event(id, &p.stored, &p.index_key)?;
+    tx.audit(p.audit.clone().event(id))?;
     let mut queued = false;
     crate::remediation::auto::record_sync_outcome(tx, policy, event)?;
     if p.diagnose {
@@ -162,7 +158,8 @@ pub async fn ingest(
     payload: serde_json::Value,
 ) -> Result<Ingested, StoreError> {
     let now = state.now();
-    let prepared = Prepared::new(state.store.new_id()?, now, event, payload)?;
+    let prepared =
+        Prepared::new(now, event, payload).map_err(|e| StoreError::Codec(e.to_string()))?;
     // Acknowledge only what is on disk (a duplicate too: its original may still be in
     // flight). Concurrent webhooks share one transaction and one flush.
     let app = state.clone();

@@ -119,7 +119,10 @@ impl Store {
             let applied = tokio::task::spawn_blocking(move || {
                 let results = apply(&store, &batch);
                 let flushed = if results.iter().any(|r| r.is_ok()) {
-                    store.flush_now()
+                    // A panicking flush must still answer these callers (with an error),
+                    // not lose the batch with the task.
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.flush_now()))
+                        .unwrap_or_else(|_| Err("the store's flush panicked".to_string()))
                 } else {
                     Ok(())
                 };

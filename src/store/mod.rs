@@ -140,11 +140,9 @@ impl Tx<'_> {
 
     /// Stores `event` and indexes it under `index_key`, the key its redeliveries look up
     /// ([`Tx::event_id_at`]).
-    pub fn insert_event(&self, event: &EncodedEvent, index_key: &[u8]) -> TxResult<()> {
-        self.events
-            .insert(&event.id.to_be_bytes(), event.bytes.as_slice())?;
-        self.event_index
-            .insert(index_key, &event.id.to_be_bytes())?;
+    pub fn insert_event(&self, id: u64, event: &EncodedEvent, index_key: &[u8]) -> TxResult<()> {
+        self.events.insert(&id.to_be_bytes(), event.bytes(id))?;
+        self.event_index.insert(index_key, &id.to_be_bytes())?;
         Ok(())
     }
 
@@ -222,11 +220,6 @@ impl Tx<'_> {
     }
 
     pub fn audit(&self, entry: AuditEntry) -> TxResult<u64> {
-        self.audit_ref(&entry)
-    }
-
-    /// [`Tx::audit`] without taking the entry.
-    pub fn audit_ref(&self, entry: &AuditEntry) -> TxResult<u64> {
         let seq = match self.meta.get(META_AUDIT_SEQ)? {
             Some(v) => v.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0),
             None => 0,
@@ -244,7 +237,7 @@ impl Tx<'_> {
             .and_then(|v| DateTime::parse_from_rfc3339(&String::from_utf8_lossy(&v)).ok())
             .map(|t| t.with_timezone(&Utc));
         let at = last_at.map_or(self.now, |last| last.max(self.now));
-        let (bytes, hash) = audit::sealed_bytes(seq, &at, entry, &prev)
+        let (bytes, hash) = audit::sealed_bytes(seq, &at, &entry, &prev)
             .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
         self.audit.insert(&seq.to_be_bytes(), bytes)?;
         self.meta.insert(META_AUDIT_SEQ, &seq.to_be_bytes())?;
@@ -418,12 +411,6 @@ impl Store {
     /// Flushes run so far by [`Store::durable`] and the grouped writer.
     pub fn flush_count(&self) -> u64 {
         self.commit.flush_count()
-    }
-
-    /// A new id from the counter [`Tx::new_id`] draws from, taken outside any transaction.
-    /// An id taken for a write that is then not made (a duplicate delivery) is skipped.
-    pub fn new_id(&self) -> Result<u64, StoreError> {
-        Ok(self.db.generate_id()? + 1)
     }
 
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
@@ -611,7 +598,7 @@ mod tests {
             };
             let index_key = event_index::key(None, &e.dedupe_key);
             let encoded = EncodedEvent::new(&e).unwrap();
-            s.transact(t0, |tx| tx.insert_event(&encoded, &index_key))
+            s.transact(t0, |tx| tx.insert_event(e.id, &encoded, &index_key))
                 .unwrap();
         }
         let ids = |v: Vec<StoredEvent>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
