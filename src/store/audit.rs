@@ -265,7 +265,7 @@ fn hashes_to(canonical: &[u8], hash: &str) -> bool {
 /// borrowed fields. Appending runs inside the store's one-at-a-time transaction; this skips
 /// cloning the entry and serde's `flatten`, which serializes through a map.
 #[derive(Serialize)]
-struct StoredRecordRef<'a> {
+pub struct StoredRecordRef<'a> {
     seq: u64,
     at: &'a DateTime<Utc>,
     kind: &'a str,
@@ -279,28 +279,29 @@ struct StoredRecordRef<'a> {
     hash: &'a str,
 }
 
-/// The stored bytes of the record `entry` becomes at `seq`, and its hash.
-pub fn sealed_bytes(
-    seq: u64,
-    at: &DateTime<Utc>,
-    entry: &AuditEntry,
-    prev_hash: &str,
-) -> serde_json::Result<(Vec<u8>, String)> {
-    let hash = record_hash(seq, at, entry, prev_hash);
-    let bytes = serde_json::to_vec(&StoredRecordRef {
-        seq,
-        at,
-        kind: &entry.kind,
-        actor: &entry.actor,
-        connector_id: entry.connector_id.as_deref(),
-        event_id: entry.event_id,
-        incident_id: entry.incident_id.as_deref(),
-        proposal_id: entry.proposal_id.as_deref(),
-        detail: &entry.detail,
-        prev_hash,
-        hash: &hash,
-    })?;
-    Ok((bytes, hash))
+impl<'a> StoredRecordRef<'a> {
+    /// The record `entry` becomes at `seq`; `hash` is its [`record_hash`].
+    pub fn new(
+        seq: u64,
+        at: &'a DateTime<Utc>,
+        entry: &'a AuditEntry,
+        prev_hash: &'a str,
+        hash: &'a str,
+    ) -> Self {
+        Self {
+            seq,
+            at,
+            kind: &entry.kind,
+            actor: &entry.actor,
+            connector_id: entry.connector_id.as_deref(),
+            event_id: entry.event_id,
+            incident_id: entry.incident_id.as_deref(),
+            proposal_id: entry.proposal_id.as_deref(),
+            detail: &entry.detail,
+            prev_hash,
+            hash,
+        }
+    }
 }
 
 /// A stored record read without building its `detail`: `audit verify` reads every record of
@@ -684,7 +685,7 @@ mod tests {
     /// What an append writes is what serializing the whole record writes, so readers of
     /// logs written either way see the same bytes.
     #[test]
-    fn sealed_bytes_are_the_serialized_record() {
+    fn the_stored_form_is_the_serialized_record() {
         let t = at() + chrono::Duration::nanoseconds(123_456_789);
         let entries = [
             AuditEntry::system("event_received"),
@@ -696,13 +697,13 @@ mod tests {
                 .detail(serde_json::json!({"z": 1, "a": {"y": [true, null], "b": "é<&>\"\n"}})),
         ];
         for entry in entries {
-            let (bytes, hash) = sealed_bytes(5, &t, &entry, GENESIS_HASH).unwrap();
+            let hash = record_hash(5, &t, &entry, GENESIS_HASH);
+            let stored =
+                serde_json::to_string(&StoredRecordRef::new(5, &t, &entry, GENESIS_HASH, &hash))
+                    .unwrap();
             let record = AuditRecord::seal(5, t, entry, GENESIS_HASH.to_string());
             assert_eq!(hash, record.hash);
-            assert_eq!(
-                String::from_utf8(bytes).unwrap(),
-                serde_json::to_string(&record).unwrap()
-            );
+            assert_eq!(stored, serde_json::to_string(&record).unwrap());
         }
     }
 

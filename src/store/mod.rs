@@ -237,9 +237,9 @@ impl Tx<'_> {
             .and_then(|v| DateTime::parse_from_rfc3339(&String::from_utf8_lossy(&v)).ok())
             .map(|t| t.with_timezone(&Utc));
         let at = last_at.map_or(self.now, |last| last.max(self.now));
-        let (bytes, hash) = audit::sealed_bytes(seq, &at, &entry, &prev)
-            .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
-        self.audit.insert(&seq.to_be_bytes(), bytes)?;
+        let hash = audit::record_hash(seq, &at, &entry, &prev);
+        let record = audit::StoredRecordRef::new(seq, &at, &entry, &prev, &hash);
+        self.audit.insert(&seq.to_be_bytes(), encode(&record)?)?;
         self.meta.insert(META_AUDIT_SEQ, &seq.to_be_bytes())?;
         self.meta.insert(
             META_AUDIT_AT,
