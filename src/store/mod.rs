@@ -251,6 +251,12 @@ impl Tx<'_> {
     }
 }
 
+/// One blocking flush of everything written so far, its error as text: what both the
+/// barrier's rounds and the grouped writer run.
+fn flush_db(db: &sled::Db) -> Result<(), String> {
+    db.flush().map(|_| ()).map_err(|e| e.to_string())
+}
+
 /// Reads `tree` from its last key backwards: up to `limit` values that `keep` accepts, looking
 /// at no more than `scan`; `keep` answers `None` to stop there.
 fn newest<T: DeserializeOwned>(
@@ -387,7 +393,7 @@ impl Store {
     pub async fn durable(&self) -> Result<(), StoreError> {
         let db = self.db.clone();
         self.commit
-            .barrier(move || db.flush().map(|_| ()).map_err(|e| e.to_string()))
+            .barrier(move || flush_db(&db))
             .await
             .map_err(StoreError::Flush)
     }
@@ -400,7 +406,7 @@ impl Store {
     /// A blocking flush by the grouped writer ([`batch`]) right after its transaction;
     /// counted with the barrier's flushes.
     pub(crate) fn flush_now(&self) -> Result<(), String> {
-        let flushed = self.db.flush().map(|_| ()).map_err(|e| e.to_string());
+        let flushed = flush_db(&self.db);
         self.commit.count_flush();
         if let Err(e) = &flushed {
             tracing::error!(error = %e, "store flush failed");
